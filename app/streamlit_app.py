@@ -1,0 +1,25 @@
+"""budgetplan's Streamlit app: which labels to annotate for a rare imaging target.
+
+Run with ``budgetplan app`` or ``streamlit run app/streamlit_app.py``. Four pages (Data,
+Relations, Simulate, Plan) over the library; every number comes from budgetplan's functions.
+``$BUDGETPLAN_APP_STORE`` picks the store opened first ("demo", "demo:N" or a dataset
+directory) and ``$BUDGETPLAN_APP_QUICK=1`` offers tiny simulations (tests and quick looks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="budgetplan", page_icon=":material/biotech:", layout="wide")
+
+pages = [
+    st.Page(HERE / "views" / "data.py", title="Data", icon=":material/table_chart:", default=True),
+    st.Page(HERE / "views" / "relations.py", title="Relations", icon=":material/hub:"),
+    st.Page(HERE / "views" / "simulate.py", title="Simulate", icon=":material/science:"),
+    st.Page(HERE / "views" / "plan.py", title="Plan", icon=":material/checklist:"),
+]
+st.navigation(pages).run()

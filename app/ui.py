@@ -1,0 +1,161 @@
+"""Streamlit glue shared by the pages: the open dataset, the simulated-features notice, the
+target picker and progress bars. Only presentation lives here; numbers come from budgetplan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import streamlit as st
+
+from budgetplan import app_support as sup
+from budgetplan.errors import BudgetplanError
+
+STORE_KEY = "store_spec"  # session state: the spec of the store in use ("demo", "demo:N", path)
+TARGET_KEY = "target"
+
+
+def store_spec() -> str:
+    """The store in use: chosen on the Data page, else ``$BUDGETPLAN_APP_STORE`` / the demo."""
+    if STORE_KEY not in st.session_state:
+        st.session_state[STORE_KEY] = sup.default_store().spec
+    return str(st.session_state[STORE_KEY])
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _open(spec: str) -> Any:
+    """Open a store once per process (no Streamlit calls inside: the result is shared)."""
+    return sup.open_store(sup.parse_store(spec))
+
+
+_PREPARED: set[str] = set()  # specs whose store is built on disk (the demo builds once)
+
+
+@contextmanager
+def progress_bar(text: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A ``progress(done, total, message)`` that drives an ``st.progress`` bar, removed after."""
+    slot = st.empty()
+    bar = slot.progress(0.0, text=text)
+
+    def update(done: int, total: int, message: str = "") -> None:
+        frac = 0.0 if not total else min(1.0, max(0.0, done / total))
+        label = f"{text}: {message} ({done}/{total})" if message else f"{text} ({done}/{total})"
+        bar.progress(frac, text=label)
+
+    try:
+        yield update
+    finally:
+        slot.empty()
+
+
+def dataset() -> Any:
+    """The open dataset (built / opened once per process); errors stop the page with one line."""
+    spec = store_spec()
+    try:
+        if spec not in _PREPARED:  # build the demo (minutes, once) with a live progress bar
+            with progress_bar(f"preparing {sup.parse_store(spec).label}") as progress:
+                sup.prepare_store(sup.parse_store(spec), progress)
+            _PREPARED.add(spec)
+        return _open(spec)
+    except BudgetplanError as exc:
+        st.error(f"Cannot open the store {spec!r}: {exc}")
+        st.stop()
+
+
+def header(title: str, ds: Any) -> None:
+    """Page title, the store in use and, when the features are simulated, the notice."""
+    st.title(title)
+    st.caption(f"Store: {sup.parse_store(store_spec()).label} · {ds!r}")
+    notice = sup.simulated_notice(ds.simulated, demo=sup.parse_store(store_spec()).kind == "demo")
+    if notice:
+        st.warning(notice, icon=":material/warning:")
+
+
+def target_picker(ds: Any, label: str = "Target class") -> str:
+    """Select box of the classes; the choice is shared by every page."""
+    classes = list(ds.classes)
+    current = st.session_state.get(TARGET_KEY)
+    if current not in classes:
+        current = ds.default_target if ds.default_target in classes else classes[0]
+    target = st.selectbox(label, classes, index=classes.index(current), key="target_select")
+    st.session_state[TARGET_KEY] = target
+    return str(target)
+
+
+def fail(exc: BudgetplanError, what: str) -> None:
+    """Show a library error as one line on the page (never a traceback)."""
+    st.error(f"{what}: {exc}")
+
+
+SETTINGS_KEY = "sim_settings"  # method, seeds, target positives, quick: shared by Simulate and Plan
+
+
+def simulation_settings(ds: Any) -> dict[str, Any]:
+    """Method, seeds, target positives and quick mode (widgets; kept across pages)."""
+    from budgetplan.methods.registry import METHODS
+
+    saved = st.session_state.setdefault(
+        SETTINGS_KEY,
+        {
+            "method": "label-assemble",
+            "seeds": None,
+            "target_positives": 0,
+            "quick": sup.quick_mode(),
+        },
+    )
+    methods = list(METHODS)
+    c1, c2, c3, c4 = st.columns(4)
+    method = c1.selectbox("Method", methods, index=methods.index(saved["method"]), key="w_method")
+    quick = c4.toggle(
+        "Quick simulation",
+        value=bool(saved["quick"]),
+        key="w_quick",
+        help="2 seeds, a small trunk and a reduced pool: seconds instead of minutes",
+    )
+    default_seeds = sup.app_config(target_default(ds), quick=quick, classes=ds.classes).max_seeds
+    seeds = c2.number_input(
+        "Seeds",
+        min_value=2,
+        max_value=20,
+        value=int(saved["seeds"] or default_seeds),
+        key="w_seeds",
+        help="training runs behind the best candidates (successive halving)",
+    )
+    tpos = c3.number_input(
+        "Target positives (0 = all)",
+        min_value=0,
+        value=int(saved["target_positives"] or 0),
+        step=10,
+        key="w_tpos",
+        help="how many target positives you really have; the rest are masked",
+    )
+    saved.update(method=method, seeds=int(seeds), target_positives=int(tpos), quick=bool(quick))
+    return dict(saved)
+
+
+def target_default(ds: Any) -> str:
+    t = st.session_state.get(TARGET_KEY)
+    if t in ds.classes:
+        return str(t)
+    return str(ds.default_target or ds.classes[0])
+
+
+def recommend(ds: Any, cfg: Any, text: str) -> Any:
+    """``planner.recommend`` with a live progress bar. Every trained run is in the on-disk
+    simulation cache (keyed by store checksum, assembly, method, parameters, seed), so the same
+    settings answer at once, in this session or any other."""
+    from budgetplan.planner.recommend import recommend as run
+
+    with progress_bar(text) as progress:
+        return run(cfg, data=sup.plan_data(ds), progress=progress)
+
+
+def chart(c: Any) -> None:
+    """Show an altair chart at its natural size: ``autosize: pad`` keeps Streamlit from fitting
+    the whole chart (axes, titles, legend) into the plot's width and height, which squashes it."""
+    import altair as alt
+
+    st.altair_chart(
+        c.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding")), width="content"
+    )

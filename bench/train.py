@@ -1,0 +1,228 @@
+"""Benchmark of the replica-batched trainer (budgetplan.methods.trainer), all figures in one run.
+
+Measures, on this machine and in one process:
+
+1. the matmul peak: a 4096 x 4096 float32 matmul (GFLOP/s), the reference for "share of peak";
+2. seconds per epoch and achieved share of the matmul peak (forward + backward FLOPs counted by
+   ``models.count_flops``) of ``train_replicas`` with one replica, for N = 20,000 and 112,120 rows
+   x 1024-d, next to a plain PyTorch MLP epoch (nn.Sequential + torch.optim.Adam) of the same size;
+3. batched vs looped training of K = 14 replicas at N = 20,000 x 1024 (compute-bound) and at
+   N = 2,000 x 256 with a narrow trunk (overhead-bound);
+4. the same with 1 vs 2 torch threads while a busy-loop process keeps one core busy.
+
+Run it niced:  ``nice -n 10 python bench/train.py``  (``--quick`` for a smoke run; ``--json PATH``
+writes the figures). The machine is shared: compare the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from budgetplan.methods import models
+from budgetplan.methods.trainer import TrainConfig, train_replicas
+
+C = 14  # classes (NIH ChestX-ray14)
+
+
+def matmul_gflops(n: int = 4096, repeats: int = 5) -> float:
+    """Best-of-``repeats`` float32 n x n matmul throughput in GFLOP/s."""
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    torch.matmul(a, b)  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+def data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    w = rng.standard_normal((d, C)).astype(np.float32) * 3
+    y = (x @ w + rng.standard_normal((n, C)).astype(np.float32) > 1.0).astype(np.float32)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    xv = x[:1000].copy()
+    yv = np.nan_to_num(y[:1000], nan=0.0)
+    yv[0] = 1.0
+    return x, y, xv, yv
+
+
+def engine_epoch(x, y, xv, yv, cfg: TrainConfig, replicas: int, epochs: int) -> float:
+    """Seconds per epoch of ``train_replicas`` with ``replicas`` replicas (after one warm-up epoch)."""
+    stamps: list[float] = []
+    ys = np.broadcast_to(y, (replicas, *y.shape))
+    run = TrainConfig(**{**cfg.to_dict(), "max_epochs": epochs + 1, "patience": epochs + 1})
+    train_replicas(
+        x,
+        ys,
+        xv,
+        yv,
+        run,
+        list(range(replicas)),
+        progress=lambda *a: stamps.append(time.perf_counter()),
+    )
+    return float(np.median(np.diff(stamps)))
+
+
+def looped_epoch(x, y, xv, yv, cfg: TrainConfig, replicas: int, epochs: int) -> float:
+    """Seconds per epoch of ``replicas`` one-replica runs one after the other."""
+    return sum(engine_epoch(x, y, xv, yv, cfg, 1, epochs) for _ in range(replicas))
+
+
+def plain_epoch(x: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: int) -> float:
+    """A plain PyTorch MLP epoch (the peer): nn.Sequential, Adam, BCE on annotated labels."""
+    g = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(hidden, C),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=2e-4)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    times = []
+    for _ in range(epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(xt), generator=g)
+        for s in range(0, len(xt), batch):
+            idx = perm[s : s + batch]
+            yb = yt[idx]
+            known = ~torch.isnan(yb)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(xt[idx]), torch.nan_to_num(yb), weight=known.float()
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:]))
+
+
+def busy_loop() -> subprocess.Popen:
+    """A process that keeps one core busy (pure Python spin)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def section(
+    results: dict[str, Any],
+    label: str,
+    threads: int,
+    quick: bool,
+    log: Callable[[str], None],
+    only_overhead: bool = False,
+) -> None:
+    torch.set_num_threads(threads)
+    out: dict[str, Any] = {"threads": threads}
+    peak = matmul_gflops(2048 if quick else 4096)
+    out["matmul_gflops"] = peak
+    log(f"[{label}] threads={threads}: 4096^2 matmul {peak:.1f} GFLOP/s")
+    hidden, batch = 512, 1024
+    sizes = [] if only_overhead else [2_000, 5_000] if quick else [20_000, 112_120]
+    for n in sizes:
+        x, y, xv, yv = data(n, 1024)
+        cfg = TrainConfig(
+            method="ne", hidden=hidden, depth=1, batch_size=batch, device="cpu", dropout=0.2
+        )
+        spec = models.ModelSpec(1024, C, hidden, 1)
+        epochs = 1 if n > 50_000 else 2
+        t_eng = engine_epoch(x, y, xv, yv, cfg, 1, epochs)
+        t_plain = plain_epoch(x, y, hidden, batch, epochs)
+        flops = models.count_flops(spec, n)
+        out[f"epoch_N{n}"] = {
+            "engine_s": t_eng,
+            "plain_s": t_plain,
+            "engine_share_of_peak": flops / t_eng / 1e9 / peak,
+            "plain_share_of_peak": flops / t_plain / 1e9 / peak,
+        }
+        log(
+            f"[{label}] N={n} x 1024, hidden {hidden}, batch {batch}: engine {t_eng:.2f} s/epoch "
+            f"({100 * flops / t_eng / 1e9 / peak:.0f} % of peak), plain PyTorch {t_plain:.2f} s/epoch "
+            f"({100 * flops / t_plain / 1e9 / peak:.0f} %)"
+        )
+    k = 14
+    cases = [
+        ("compute", 2_000 if quick else 20_000, 1024, 512, 256),
+        ("overhead", 2_000, 256, 32, 256),
+    ]
+    for name, n, d, hid, b in cases[1:] if only_overhead else cases:
+        x, y, xv, yv = data(n, d, seed=1)
+        cfg = TrainConfig(method="ne", hidden=hid, depth=1, batch_size=b, device="cpu", dropout=0.2)
+        epochs = 1 if name == "compute" else 3
+        t_b = engine_epoch(x, y, xv, yv, cfg, k, epochs)
+        t_l = looped_epoch(x, y, xv, yv, cfg, k, epochs)
+        out[f"K14_{name}"] = {
+            "n": n,
+            "d": d,
+            "hidden": hid,
+            "batched_s": t_b,
+            "looped_s": t_l,
+            "speedup": t_l / t_b,
+        }
+        log(
+            f"[{label}] K=14 {name}-bound N={n} x {d}, hidden {hid}: batched {t_b:.2f} s/epoch, "
+            f"looped {t_l:.2f} s/epoch, speed-up {t_l / t_b:.2f}x"
+        )
+    results[label] = out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    ap.add_argument("--json", help="write the figures to this JSON file")
+    ap.add_argument(
+        "--overhead-only", action="store_true", help="only the K=14 overhead-bound case"
+    )
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "loadavg_start": os.getloadavg(),
+    }
+    t0 = time.perf_counter()
+    only = args.overhead_only
+    section(results, "alone-2threads", 2, args.quick, log, only)
+    section(results, "alone-1thread", 1, args.quick, log, only)
+    busy = busy_loop()
+    try:
+        section(results, "busy-2threads", 2, args.quick, log, only)
+        section(results, "busy-1thread", 1, args.quick, log, only)
+    finally:
+        busy.kill()
+        busy.wait()
+    results["loadavg_end"] = os.getloadavg()
+    results["seconds"] = time.perf_counter() - t0
+    log(
+        f"total {results['seconds']:.0f} s; load average start {results['loadavg_start']}, end {results['loadavg_end']}"
+    )
+    if args.json:
+        from budgetplan.io import write_json_atomic
+
+        write_json_atomic(args.json, results)
+    else:
+        print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""``budgetplan recommend``: which labels to annotate for the target within a budget."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_plan_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags shared by ``recommend`` and ``simulate`` (they override the recipe)."""
+    p.add_argument(
+        "--target", default=None, help="target class (default: the recipe's, e.g. Nodule)"
+    )
+    p.add_argument(
+        "--recipe",
+        default="nih-nodule",
+        help="recipe name in recipes/ or a YAML file (default nih-nodule)",
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        help="dataset directory ('demo' = the embedded default); overrides the recipe's data",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="annotation budget in the cost unit (default: the recipe's)",
+    )
+    p.add_argument(
+        "--cost-file",
+        default=None,
+        help="CSV of label costs: class,cost[,unit]; '*image*' = reading cost per image",
+    )
+    p.add_argument(
+        "--method", default=None, help="partial-label method to train (default label-assemble)"
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds behind the best candidates (successive halving)",
+    )
+    p.add_argument(
+        "--target-positives",
+        type=int,
+        default=None,
+        help="simulate a study with only N target positives",
+    )
+    p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write cached runs")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny settings for tests and smoke runs (few epochs and seeds)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "recommend",
+        help="recommend which labels to annotate for the target, within a budget",
+        description=(
+            "Screen every other class by its relations to the target, verify by training the "
+            "chosen partial-label method on simulated label assemblies (successive halving over "
+            "seeds, cached), select greedily within the budget, and compare with a random "
+            "choice of equal cost. A class is only recommended when its measured gain is "
+            "significantly above zero."
+        ),
+    )
+    add_plan_arguments(p)
+    p.add_argument(
+        "--json", action="store_true", help="print the plan as JSON instead of the table"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="save the plan JSON here (for `budgetplan export`)"
+    )
+    p.set_defaults(func=run)
+
+
+def load_config(args: argparse.Namespace):
+    """The recipe with the command-line flags over it."""
+    from budgetplan.config import load_recipe, quick_config
+
+    cfg = load_recipe(args.recipe)
+    cfg = cfg.with_overrides(
+        target=args.target,
+        budget=args.budget,
+        method=args.method,
+        seeds=args.seeds,
+        target_positives=args.target_positives,
+        device=args.device,
+        cost_file=args.cost_file,
+    )
+    if args.seeds is not None and args.seeds < 2:
+        from budgetplan.errors import BudgetplanError
+
+        raise BudgetplanError(
+            f"--seeds {args.seeds}: at least 2 seeds are needed for a paired comparison"
+        )
+    return quick_config(cfg) if args.quick else cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from budgetplan.planner.cache import RunCache
+    from budgetplan.planner.recommend import recommend
+    from budgetplan.planner.report import render
+    from budgetplan.progress import tqdm_progress
+
+    cfg = load_config(args)
+    cache = RunCache(enabled=not args.no_cache)
+    with tqdm_progress(desc="simulating", unit="run") as progress:
+        rec = recommend(cfg, store=args.store, progress=progress, cache=cache)
+    if args.out is not None:
+        rec.plan.save(args.out)
+    if args.json:
+        sys.stdout.write(rec.plan.to_json())
+    else:
+        print(render(rec))
+        if args.out is not None:
+            print(f"plan saved to {args.out} (budgetplan export {args.out} --format csv)")
+    return 0

@@ -1,0 +1,234 @@
+"""Dataset: a label table and the embeddings of the same images, stored together.
+
+A dataset directory holds::
+
+    dataset.json     name, classes, simulated, created, default target, n_images, checksums
+    labels.csv.gz    the LabelTable (``budgetplan.data.csv_labels`` format), rows in embedding order
+    embeddings/      an :class:`~budgetplan.embeddings.store.EmbeddingStore`
+
+``Dataset.create`` checks that labels and embeddings cover exactly the same image ids and puts
+the label rows in the order of the embedding rows, then writes the whole directory atomically.
+``Dataset.checksum`` (embeddings checksum + hash of the label file) keys cached simulations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from budgetplan.data.csv_labels import load_label_csv, save_label_csv
+from budgetplan.data.label_table import LabelTable
+from budgetplan.embeddings.store import EmbeddingStore
+from budgetplan.errors import DataMismatchError, InputFileError
+from budgetplan.io import atomic_dir, write_json_atomic
+
+FORMAT_VERSION = 1
+INFO, LABELS, EMBEDDINGS = "dataset.json", "labels.csv.gz", "embeddings"
+
+
+def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]) -> None:
+    """Raise DataMismatchError (with counts and examples) unless both cover the same ids."""
+    lab = [str(i) for i in label_ids]
+    emb = [str(i) for i in embedding_ids]
+    lab_set, emb_set = set(lab), set(emb)
+    if len(emb_set) != len(emb):
+        seen: set[str] = set()
+        for row, i in enumerate(emb):
+            if i in seen:
+                raise DataMismatchError(
+                    f"embedding ids are not unique: {i!r} appears again at row {row}"
+                )
+            seen.add(i)
+    no_emb = [i for i in lab if i not in emb_set]
+    no_lab = [i for i in emb if i not in lab_set]
+    if no_emb or no_lab:
+        parts = []
+        if no_emb:
+            parts.append(
+                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {no_emb[:3]})"
+            )
+        if no_lab:
+            parts.append(
+                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {no_lab[:3]})"
+            )
+        raise DataMismatchError("ids of labels and embeddings differ: " + "; ".join(parts))
+
+
+@dataclass
+class Dataset:
+    """Labels aligned row by row with an embedding store.
+
+    Attributes:
+        root: the dataset directory.
+        labels: the LabelTable; row ``i`` is image ``embeddings.ids[i]``.
+        embeddings: the EmbeddingStore (memory-mapped vectors, FAISS index).
+        info: the contents of dataset.json.
+    """
+
+    root: Path
+    labels: LabelTable
+    embeddings: EmbeddingStore
+    info: dict[str, Any]
+    _checksum: str | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name") or self.root.name)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.labels.classes)
+
+    @property
+    def simulated(self) -> bool:
+        """True when the embeddings are simulated (the demo), not computed from images."""
+        return bool(self.info.get("simulated", False) or self.embeddings.simulated)
+
+    @property
+    def default_target(self) -> str | None:
+        t = self.info.get("default_target")
+        return str(t) if t else None
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the embeddings checksum and the label file: the simulation cache key."""
+        if self._checksum is None:
+            h = hashlib.sha256()
+            h.update(self.embeddings.checksum.encode())
+            h.update(b"\0labels\0")
+            h.update(_file_sha256(self.root / LABELS).encode())
+            self._checksum = h.hexdigest()
+        return self._checksum
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self.embeddings.vectors
+
+    def __len__(self) -> int:
+        return self.labels.n_images
+
+    @classmethod
+    def create(
+        cls,
+        root: str | os.PathLike[str],
+        labels: LabelTable,
+        vectors: Any,
+        ids: Iterable[object],
+        *,
+        name: str | None = None,
+        default_target: str | None = None,
+        overwrite: bool = False,
+        progress: Callable[[int, int, str], None] | None = None,
+        **manifest: Any,
+    ) -> Dataset:
+        """Write labels + embeddings as one dataset directory (atomically) and open it.
+
+        ``ids`` name the rows of ``vectors``; the label rows are reordered to match. Ids in the
+        labels without an embedding, or the reverse, raise :class:`DataMismatchError` with counts
+        and examples. ``manifest`` goes to :meth:`EmbeddingStore.create` (``backbone``,
+        ``simulated``, ``index``, ...).
+        """
+        root = Path(root)
+        id_list = [str(i).strip() for i in ids]
+        check_ids_match(labels.ids, id_list)
+        aligned = labels.reindex(id_list)
+        if default_target is not None:
+            default_target = aligned.classes[aligned.class_index(default_target)]
+        if root.exists() and not overwrite:
+            raise InputFileError(root, "already exists; choose another directory or pass overwrite")
+        with atomic_dir(root) as tmp:
+            store = EmbeddingStore.create(
+                tmp / EMBEDDINGS, vectors, id_list, progress=progress, **manifest
+            )
+            save_label_csv(aligned, tmp / LABELS)
+            info = {
+                "format_version": FORMAT_VERSION,
+                "name": name or root.name,
+                "classes": aligned.classes,
+                "simulated": store.simulated,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "default_target": default_target,
+                "n_images": aligned.n_images,
+                "embeddings_checksum": store.checksum,
+                "labels_sha256": _file_sha256(tmp / LABELS),
+            }
+            write_json_atomic(tmp / INFO, info)
+            del store
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str], verify_checksum: bool = False) -> Dataset:
+        """Open a dataset directory; labels and embeddings must cover the same ids."""
+        root = Path(root)
+        if not root.is_dir():
+            raise InputFileError(root, "dataset not found (no such directory)")
+        info = _read_info(root / INFO)
+        store = EmbeddingStore.open(root / EMBEDDINGS, verify_checksum=verify_checksum)
+        classes = info.get("classes")
+        labels = load_label_csv(
+            root / LABELS, classes=classes if isinstance(classes, list) else None
+        )
+        if not np.array_equal(labels.ids, store.ids.astype(str)):
+            check_ids_match(labels.ids, store.ids)
+            labels = labels.reindex(store.ids)
+        return cls(root=root, labels=labels, embeddings=store, info=info)
+
+    def __repr__(self) -> str:
+        sim = " (simulated features)" if self.simulated else ""
+        return (
+            f"Dataset({self.name!r}: {self.labels.n_images} images x {self.labels.n_classes} classes, "
+            f"{self.embeddings.dim}-d embeddings{sim})"
+        )
+
+
+def open_dataset(store: str | os.PathLike[str] | None = None) -> Dataset:
+    """The dataset at ``store``; ``None`` or ``"demo"`` means the embedded default (simulated)."""
+    if store is None or str(store) == "demo":
+        from budgetplan.data.demo import demo_dataset
+
+        return demo_dataset()
+    root = Path(store)
+    if root.is_dir() and not (root / INFO).exists() and (root / "manifest.json").exists():
+        raise InputFileError(
+            root,
+            "is an embedding store, not a dataset; use the directory made by `budgetplan ingest` or `embed`",
+        )
+    return Dataset.open(root)
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputFileError(
+            path, "missing; this is not a budgetplan dataset (or its creation was interrupted)"
+        )
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(path, f"cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputFileError(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(info, dict):
+        raise InputFileError(path, "must be a JSON object")
+    return info
+
+
+def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc}") from None
+    return h.hexdigest()
+
+
+__all__ = ["Dataset", "open_dataset", "check_ids_match"]

@@ -1,0 +1,284 @@
+"""Embed images with a frozen DenseNet-121: batched, resumable, never downloading weights.
+
+``extract_embeddings(paths, backbone=...)`` reads each image (PNG / JPEG, 8- or 16-bit, grey or
+colour), centre-crops it to a square, resizes it to ``image_size`` (224) and runs the backbone
+(:mod:`budgetplan.embeddings.backbones`) under ``torch.inference_mode()``, with autocast (fp16) on
+CUDA only. The pooled 1024-d features are L2-normalised.
+
+Resuming: images are processed in shards of ``shard_size`` consecutive paths; every finished
+shard is written atomically as ``shard-<k>.npy`` under ``shard_dir/<fingerprint>/``, where the
+fingerprint hashes the backbone, weights, image size and the ordered list of paths. A rerun with
+the same inputs skips the finished shards; other inputs never reuse them.
+
+Unreadable image: an :class:`InputFileError` naming the file. We stop rather than skip because a
+skipped image would silently drop a labelled row; the finished shards are kept, so after fixing
+or removing the file (and its label row) a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from budgetplan.data.label_table import LabelTable
+from budgetplan.embeddings.backbones import BackboneSpec, backbone_spec, load_backbone, preprocess
+from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
+from budgetplan.io import save_npy_atomic, write_json_atomic
+from budgetplan.methods.device import resolve_device
+from budgetplan.progress import ProgressFn
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm.png")
+
+
+def read_image(path: str | os.PathLike[str], size: int) -> np.ndarray:
+    """Image as float32 in [0, 1], centre-cropped square and resized to ``size`` x ``size``.
+
+    Grey images give (size, size); colour images (size, size, 3). 16-bit images are scaled by
+    65535 (by 255 when their values never exceed 255).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                arr = np.asarray(img, dtype=np.float32)
+                top = 65535.0 if float(arr.max(initial=0.0)) > 255.0 else 255.0
+                im = Image.fromarray(np.clip(arr / top, 0.0, 1.0) * 255.0, mode="F")
+            elif mode in ("L", "1", "P", "LA"):
+                im = img.convert("L")
+            else:
+                im = img.convert("RGB")
+            w, h = im.size
+            if w == 0 or h == 0:
+                raise InputFileError(path, "image has no pixels")
+            side = min(w, h)
+            left, top_ = (w - side) // 2, (h - side) // 2
+            im = im.crop((left, top_, left + side, top_ + side))
+            im = im.resize((size, size), Image.Resampling.BILINEAR)
+            out = np.asarray(im, dtype=np.float32)
+    except FileNotFoundError:
+        raise InputFileError(path, "image not found") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputFileError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
+    return np.clip(out / 255.0, 0.0, 1.0).astype(np.float32)
+
+
+def match_images(labels: LabelTable, images_dir: str | os.PathLike[str]) -> tuple[list[Path], int]:
+    """The image file of every label row, in row order, and how many images have no row.
+
+    A row's image is its ``path`` meta column (relative to ``images_dir``, or absolute) when the
+    table has one and the file is there; otherwise the file under ``images_dir`` (searched
+    recursively) whose name is the path's file name or the row's id. Rows without an image raise
+    :class:`DataMismatchError` with the count and examples; two files with the same name under
+    ``images_dir`` that a row needs raise too (the match would be ambiguous).
+    """
+    root = Path(images_dir)
+    if not root.is_dir():
+        raise InputFileError(root, "image folder not found")
+    by_name: dict[str, Path] = {}
+    twice: set[str] = set()
+    for f in sorted(root.rglob("*")):
+        if f.is_file() and f.name.lower().endswith(IMAGE_SUFFIXES):
+            if f.name in by_name:
+                twice.add(f.name)
+            by_name.setdefault(f.name, f)
+    if not by_name:
+        raise InputFileError(root, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    rel = labels.meta["path"].astype(str).tolist() if "path" in labels.meta.columns else None
+    found: list[Path] = []
+    missing: list[str] = []
+    for r, image_id in enumerate(labels.ids):
+        path: Path | None = None
+        if rel is not None and rel[r].strip() not in ("", "nan"):
+            cand = Path(rel[r].strip())
+            cand = cand if cand.is_absolute() else root / cand
+            path = cand if cand.is_file() else None
+            key = cand.name
+        else:
+            key = str(image_id)
+        if path is None:
+            if key in twice or (key != image_id and str(image_id) in twice):
+                raise DataMismatchError(
+                    f"image name {key!r} occurs more than once under {root}; "
+                    "give the label CSV a 'path' column to say which file each row is"
+                )
+            path = by_name.get(key) or by_name.get(str(image_id))
+        if path is None:
+            missing.append(str(image_id))
+        else:
+            found.append(path)
+    if missing:
+        raise DataMismatchError(
+            f"{len(missing)} of {labels.n_images} label rows have no image under {root} "
+            f"(matched by 'path' column, else file name = id), e.g. {missing[:3]}"
+        )
+    used = {p.resolve() for p in found}
+    unlabelled = sum(1 for p in by_name.values() if p.resolve() not in used)
+    return found, unlabelled
+
+
+def fingerprint(paths: Sequence[str], backbone: str, weights: str | None, image_size: int) -> str:
+    """Hash of what decides the vectors: the shards of another input are never reused."""
+    h = hashlib.sha256()
+    h.update(json.dumps([backbone, weights, image_size]).encode())
+    for p in paths:
+        h.update(b"\0")
+        h.update(str(p).encode())
+    return h.hexdigest()[:16]
+
+
+class Extracted(NamedTuple):
+    """What :func:`extract_embeddings` returns: rows, their ids, and provenance for the manifest."""
+
+    vectors: np.ndarray
+    ids: list[str]
+    info: dict[str, Any]
+
+
+def extract_embeddings(
+    image_paths: Sequence[str | os.PathLike[str]],
+    backbone: str = "densenet121-imagenet",
+    weights: str | os.PathLike[str] | None = None,
+    random_weights: bool = False,
+    device: str | torch.device = "auto",
+    batch_size: int = 32,
+    image_size: int = 224,
+    shard_dir: str | os.PathLike[str] | None = None,
+    shard_size: int = 512,
+    ids: Sequence[str] | None = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> Extracted:
+    """Embed ``image_paths`` with ``backbone``: (vectors (N, 1024) unit-norm, ids, provenance).
+
+    Args:
+        image_paths: the images, in the order of the returned rows.
+        backbone: ``"densenet121-imagenet"`` or ``"xrv-densenet121-all"``.
+        weights: a state_dict file (read with ``weights_only=True``); default: the library's
+            local cache (see :mod:`budgetplan.embeddings.backbones`), never a download.
+        random_weights: allow randomly initialised weights (smoke tests; recorded as provenance).
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        batch_size: images per forward pass.
+        image_size: side of the square input (224 for both backbones).
+        shard_dir: where finished shards are kept for resuming (None: no resuming).
+        shard_size: images per shard (rounded up to a multiple of ``batch_size``).
+        ids: the row ids (default: each file's name).
+        seed: seeds the random initialisation when ``random_weights`` (inside
+            ``torch.random.fork_rng``, so the caller's global torch RNG state is restored).
+        progress: ``progress(done, total, message)``.
+
+    Returns:
+        :class:`Extracted` ``(vectors, ids, info)``; ``info`` has ``backbone``, ``weights``, ``random_weights``,
+        ``image_size``, ``dim`` for the store's manifest.
+    """
+    spec = backbone_spec(backbone)
+    paths = [str(p) for p in image_paths]
+    if not paths:
+        raise BudgetplanError("no images to embed")
+    if batch_size < 1 or image_size < 32:
+        raise BudgetplanError(
+            f"batch_size must be >= 1 and image_size >= 32, got {batch_size}, {image_size}"
+        )
+    row_ids = [Path(p).name for p in paths] if ids is None else [str(i) for i in ids]
+    if len(row_ids) != len(paths):
+        raise BudgetplanError(f"{len(row_ids)} ids for {len(paths)} images")
+    report = progress or (lambda d, t, m: None)
+    dev = resolve_device(device)
+
+    with torch.random.fork_rng(devices=[]):  # random init without touching global RNG state
+        torch.random.manual_seed(seed)
+        model, info = load_backbone(backbone, weights=weights, random_weights=random_weights)
+    model = model.to(dev)
+    info = {**info, "backbone": backbone, "image_size": image_size, "dim": spec.dim}
+
+    shard_size = max(batch_size, -(-shard_size // batch_size) * batch_size)
+    n = len(paths)
+    n_shards = -(-n // shard_size)
+    folder: Path | None = None
+    if shard_dir is not None:
+        folder = Path(shard_dir) / fingerprint(paths, backbone, str(info["weights"]), image_size)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "inputs.json", {**info, "n_images": n, "shard_size": shard_size})
+
+    parts: list[np.ndarray] = []
+    done = 0
+    report(0, n, f"embedding with {backbone}")
+    for k in range(n_shards):
+        lo, hi = k * shard_size, min(n, (k + 1) * shard_size)
+        shard_file = folder / f"shard-{k:06d}.npy" if folder is not None else None
+        if shard_file is not None and shard_file.is_file():
+            arr = _load_shard(shard_file, hi - lo, spec.dim)
+            if arr is not None:
+                parts.append(arr)
+                done = hi
+                report(done, n, f"shard {k + 1}/{n_shards} already done")
+                continue
+        chunk = []
+        for b in range(lo, hi, batch_size):
+            batch = paths[b : min(hi, b + batch_size)]
+            chunk.append(_embed_batch(model, batch, spec, image_size, dev))
+            done = b + len(batch)
+            report(done, n, f"shard {k + 1}/{n_shards}")
+        arr = np.concatenate(chunk, axis=0)
+        if shard_file is not None:
+            save_npy_atomic(shard_file, arr)
+        parts.append(arr)
+    vectors = np.concatenate(parts, axis=0)
+    return Extracted(vectors, row_ids, info)
+
+
+def _embed_batch(
+    model: torch.nn.Module,
+    paths: Sequence[str],
+    spec: BackboneSpec,
+    image_size: int,
+    dev: torch.device,
+) -> np.ndarray:
+    x = np.stack([preprocess(read_image(p, image_size), spec) for p in paths])
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        xt = torch.from_numpy(x).to(dev)
+        if dev.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                feats = model(xt)
+        else:
+            feats = model(xt)
+        feats = feats.float()
+        feats = feats / feats.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    out = feats.cpu().numpy().astype(np.float32)
+    if not np.isfinite(out).all():
+        bad = paths[int(np.argmax(~np.isfinite(out).all(axis=1)))]
+        raise InputFileError(bad, "the backbone produced non-finite features for this image")
+    return out
+
+
+def _load_shard(path: Path, rows: int, dim: int) -> np.ndarray | None:
+    """A finished shard, or None when it is damaged or of the wrong shape (then redone)."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if arr.shape != (rows, dim) or arr.dtype != np.float32 or not np.isfinite(arr).all():
+        return None
+    return arr
+
+
+__all__ = [
+    "Extracted",
+    "extract_embeddings",
+    "match_images",
+    "read_image",
+    "fingerprint",
+    "IMAGE_SUFFIXES",
+]

@@ -1,0 +1,59 @@
+"""Errors budgetplan raises on bad input.
+
+Every error is one readable line that names the file, row or column at fault, so the CLI can
+print it and exit non-zero without a traceback (see ``budgetplan.cli``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BudgetplanError(Exception):
+    """Base class: a problem with the user's input or request, reported as one line."""
+
+
+class InputFileError(BudgetplanError, ValueError):
+    """A file is missing, unreadable, empty or malformed."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnknownClassError(BudgetplanError, KeyError):
+    """A class name that the label table does not have; suggests the closest names."""
+
+    def __init__(self, name: str, known: Iterable[str], what: str = "class") -> None:
+        known = list(known)
+        self.name = name
+        self.suggestions = suggest(name, known)
+        hint = (
+            f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+            if self.suggestions
+            else ""
+        )
+        msg = f"unknown {what} {name!r}.{hint} Known: {', '.join(known)}"
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DataMismatchError(BudgetplanError, ValueError):
+    """Two inputs that must agree do not (ids, dimensions, index size, ...)."""
+
+
+class BudgetError(BudgetplanError, ValueError):
+    """A budget or cost model that cannot buy anything, or is malformed."""
+
+
+def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Closest known names to ``name`` (case-insensitive), best first."""
+    known = list(known)
+    lower = {k.lower(): k for k in known}
+    hits = difflib.get_close_matches(name.lower(), list(lower), n=n, cutoff=0.5)
+    extra = [k for k in known if name.lower() in k.lower() and k not in (lower[h] for h in hits)]
+    return [lower[h] for h in hits] + extra[: max(0, n - len(hits))]

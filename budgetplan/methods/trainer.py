@@ -1,0 +1,590 @@
+"""Train R replicas (label assemblies x seeds) of one partial-label method as ONE batched model.
+
+``train_replicas`` fits R small models on the same frozen embeddings at once: parameters are
+stacked ``(R, ...)`` (``budgetplan.methods.models``), each replica has its own labels (NaN =
+not annotated), its own seed, its own batch order, dropout masks and view noise, its own loss and
+its own early stopping on validation macro AUC. A replica that stops is removed from the batch
+(its best-epoch weights are kept), so the others run on.
+
+Determinism and the batched == looped property: replica r draws everything from two generators
+seeded from ``seeds[r]`` alone (CPU: initial weights, then one permutation per epoch; device:
+dropout masks and view noise, in the order the method's code asks for them), and every
+operation is per replica (batched matmul, elementwise Adam without cross-replica clipping), so a
+replica trained alone or in any batch gives the same weights up to float round-off.
+
+The optimiser is Adam (seed 000: lr 2e-4) written over the stacked tensors (same update as
+``torch.optim.Adam`` with L2 weight decay); the loss is the sum of the per-replica losses, whose
+gradients are the replicas' own gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from budgetplan.errors import DataMismatchError
+from budgetplan.methods import models
+from budgetplan.methods.device import resolve_device
+from budgetplan.methods.registry import METHODS, Setup, StepContext, get_method, select_state
+from budgetplan.methods.views import FeatureViews, embedding_scale
+from budgetplan.progress import ProgressFn
+
+REDUCTIONS = ("entry-mean", "class-sum")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run except data and seeds (hashable; ``to_dict`` for caches).
+
+    ``head``: "auto" = the dynamic adapter for label-assemble (seed 000), linear otherwise.
+    ``depth`` hidden layers of width ``hidden``; ``dropout`` after each hidden layer.
+    ``early_stop_classes``: None = macro AUC over the classes labelled (both 1 and 0) in the
+    validation rows; or class indices, e.g. ``(target,)``.
+    ``method_params``: per-method hyper-parameters over the paper defaults (a dict is accepted
+    and stored as sorted pairs). ``threads``: torch CPU threads during training (None = leave).
+    """
+
+    method: str = "ne"
+    head: str = "auto"
+    hidden: int = 512
+    depth: int = 1
+    activation: str = "relu"
+    dropout: float = 0.2
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    max_epochs: int = 64
+    patience: int = 10
+    reduction: str = "entry-mean"
+    early_stop_classes: tuple[int, ...] | None = None
+    method_params: tuple[tuple[str, Any], ...] = ()
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        mp = self.method_params
+        if isinstance(mp, Mapping):
+            mp = tuple(sorted(mp.items()))
+        object.__setattr__(self, "method_params", tuple((str(k), v) for k, v in mp))
+        if self.early_stop_classes is not None:
+            object.__setattr__(
+                self, "early_stop_classes", tuple(int(c) for c in self.early_stop_classes)
+            )
+        if self.method not in METHODS:
+            get_method(self.method)  # raises UnknownClassError with suggestions
+        if self.head not in ("auto", *models.HEADS):
+            raise ValueError(f"head must be 'auto', 'linear' or 'adapter', got {self.head!r}")
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {self.reduction!r}")
+        for name in ("batch_size", "max_epochs", "patience"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        get_method(self.method, self.params)  # validates the parameter names
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """``method_params`` as a dict."""
+        return dict(self.method_params)
+
+    @property
+    def resolved_head(self) -> str:
+        """The head actually used ("auto" resolved by the method)."""
+        return METHODS[self.method].default_head if self.head == "auto" else self.head
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (round-trips through ``from_dict``)."""
+        d = asdict(self)
+        d["method_params"] = dict(self.method_params)
+        d["early_stop_classes"] = (
+            None if self.early_stop_classes is None else list(self.early_stop_classes)
+        )
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of ``to_dict``; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown field(s) {sorted(unknown)}")
+        return cls(**dict(d))
+
+    def key(self) -> str:
+        """Stable hash of the config (for caches); ``device`` and ``threads`` do not change results."""
+        d = self.to_dict()
+        d.pop("device")
+        d.pop("threads")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SoftExposureInputs:
+    """Relations the soft-exposure methods need (seed 001 Eq. 4-8), computed by the relations
+    module from the training rows: label distance (C, C) and each row's kNN among the training
+    rows (N, k) with distances."""
+
+    label_distance: np.ndarray
+    knn_indices: np.ndarray
+    knn_distances: np.ndarray
+    beta: float = 5.0
+    gamma: float = 0.0
+    normalise: Literal["separate", "joint"] = "joint"
+
+
+@dataclass
+class FittedReplicas:
+    """R trained replicas: best-epoch weights (CPU) plus training record."""
+
+    spec: models.ModelSpec
+    params: models.Params
+    best_epoch: np.ndarray  # (R,) 0-based epoch of the best validation score
+    best_val: np.ndarray  # (R,) best validation macro AUC
+    history: dict[str, np.ndarray]  # "val_auc", "train_loss": (epochs, R), NaN after a stop
+    config: TrainConfig
+    seeds: tuple[int, ...]
+    seconds: float = 0.0
+    epochs_run: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.seeds)
+
+    def predict_logits(
+        self, x: np.ndarray | Tensor, batch_size: int = 8192, device: str = "cpu"
+    ) -> np.ndarray:
+        """Logits ``(R, M, C)`` of embeddings ``x`` ``(M, d)`` (shared) or ``(R, M, d)``."""
+        dev = resolve_device(device)
+        params = {k: v.to(dev) for k, v in self.params.items()}
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if xt.shape[-1] != self.spec.d_in:
+            raise DataMismatchError(
+                f"predict: x has dimension {xt.shape[-1]}, the model expects {self.spec.d_in}"
+            )
+        m = xt.shape[-2]
+        out = []
+        with torch.inference_mode():
+            for s in range(0, m, batch_size):
+                xb = xt[..., s : s + batch_size, :].to(dev)
+                out.append(_forward_eval(self.spec, params, xb).cpu())
+        if not out:
+            return np.zeros((self.n_replicas, 0, self.spec.n_classes), dtype=np.float32)
+        return torch.cat(out, dim=1).numpy()
+
+    def predict(
+        self, x: np.ndarray | Tensor, batch_size: int = 8192, device: str = "cpu"
+    ) -> np.ndarray:
+        """Probabilities ``(R, M, C)`` in [0, 1] (evaluation mode, best-epoch weights)."""
+        return 1.0 / (1.0 + np.exp(-self.predict_logits(x, batch_size, device).astype(np.float64)))
+
+    def task_encodings(self) -> np.ndarray:
+        """Learned task encodings q ``(R, C, C)`` (adapter head only)."""
+        return models.task_encodings(self.params).numpy().copy()
+
+
+def _forward_eval(spec: models.ModelSpec, params: models.Params, x: Tensor) -> Tensor:
+    """Eval-mode logits ``(R, M, C)`` of ``x`` ``(M, d)`` shared by the replicas, or ``(R, M, d)``."""
+    return models.forward(spec, params, x)
+
+
+def macro_auc_fast(
+    scores: np.ndarray | Tensor, labels: np.ndarray, classes: Sequence[int] | None = None
+) -> np.ndarray:
+    """Macro ROC AUC per replica, vectorised over replicas (Mann-Whitney with average ranks).
+
+    ``scores`` (R, M, C); ``labels`` (M, C) or (R, M, C) with 1 / 0 / NaN. For each replica the
+    mean over the classes (of ``classes``, default all) that have both a positive and a negative
+    label; NaN where no class qualifies. Equals scikit-learn's ``roc_auc_score`` per class (ties
+    get average ranks: the rank of a value is the mean of its first and last sorted position).
+    """
+    if isinstance(scores, Tensor):
+        scores = scores.detach().cpu().numpy()
+    s = np.asarray(scores, dtype=np.float32)  # numpy's sort is much faster than torch's on CPU
+    lab = np.broadcast_to(np.asarray(labels, dtype=np.float32), s.shape)
+    if classes is not None:
+        idx = list(classes)
+        s, lab = s[..., idx], lab[..., idx]
+    known = ~np.isnan(lab)
+    pos = known & (lab > 0.5)
+    n_pos = pos.sum(axis=1).astype(np.float64)
+    n_neg = (known & (lab <= 0.5)).sum(axis=1).astype(np.float64)
+    # unannotated entries rank above everything and are excluded from the positives' rank sum
+    v = np.ascontiguousarray(np.where(known, s, np.inf).transpose(0, 2, 1))  # (R, C, M)
+    order = np.argsort(v, axis=-1)
+    srt = np.take_along_axis(v, order, axis=-1)
+    m = srt.shape[-1]
+    ar = np.broadcast_to(np.arange(m), srt.shape)
+    new = srt[..., 1:] != srt[..., :-1]  # a tie group ends / starts at each change
+    edge = np.ones((*srt.shape[:-1], 1), dtype=bool)
+    first = np.maximum.accumulate(np.where(np.concatenate([edge, new], -1), ar, 0), axis=-1)
+    last_flag = np.concatenate([new, edge], -1)
+    last = np.minimum.accumulate(np.where(last_flag, ar, m - 1)[..., ::-1], axis=-1)[..., ::-1]
+    ranks = (first + last) / 2.0 + 1.0  # 1-based average rank of each sorted entry
+    pos_sorted = np.take_along_axis(np.ascontiguousarray(pos.transpose(0, 2, 1)), order, axis=-1)
+    rank_sum = np.where(pos_sorted, ranks, 0.0).sum(axis=-1)
+    valid = (n_pos > 0) & (n_neg > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / np.maximum(n_pos * n_neg, 1.0)
+    count = valid.sum(axis=1)
+    total = np.where(valid, auc, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+class ReplicaAdam:
+    """Adam over stacked replica tensors (elementwise, so replicas stay independent).
+
+    Same update as ``torch.optim.Adam`` (L2 ``weight_decay`` added to the gradient, bias
+    correction). ``select`` keeps a subset of replicas (their moments included).
+    """
+
+    def __init__(
+        self,
+        params: models.Params,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        fused: bool = True,
+    ) -> None:
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.t = 0
+        self._fused_failed = not fused
+
+    @torch.no_grad()
+    def step(self, params: models.Params, grads: Mapping[str, Tensor]) -> None:
+        self.t += 1
+        if self._fused(params, grads):
+            return
+        b1, b2 = self.betas
+        bc1 = 1.0 - b1**self.t
+        bc2 = 1.0 - b2**self.t
+        step_size = self.lr / bc1
+        for k, p in params.items():
+            g = grads[k]
+            if self.weight_decay:
+                g = g.add(p, alpha=self.weight_decay)
+            m, v = self.m[k], self.v[k]
+            m.lerp_(g, 1.0 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+            denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
+            p.addcdiv_(m, denom, value=-step_size)
+
+    def _fused(self, params: models.Params, grads: Mapping[str, Tensor]) -> bool:
+        """One pass per tensor with torch's fused Adam kernel (same formula), when available."""
+        fused = getattr(torch, "_fused_adam_", None)
+        if fused is None or self._fused_failed:
+            return False
+        keys = list(params)
+        dev = params[keys[0]].device
+        steps = [torch.tensor(float(self.t), device=dev) for _ in keys]
+        try:
+            fused(
+                [params[k] for k in keys],
+                [grads[k] for k in keys],
+                [self.m[k] for k in keys],
+                [self.v[k] for k in keys],
+                [],
+                steps,
+                lr=self.lr,
+                beta1=self.betas[0],
+                beta2=self.betas[1],
+                weight_decay=self.weight_decay,
+                eps=self.eps,
+                amsgrad=False,
+                maximize=False,
+            )
+        except (RuntimeError, TypeError, NotImplementedError):  # pragma: no cover - other builds
+            self._fused_failed = True
+            return False
+        return True
+
+    def select(self, index: Tensor) -> None:
+        self.m = {k: v.index_select(0, index) for k, v in self.m.items()}
+        self.v = {k: v.index_select(0, index) for k, v in self.v.items()}
+
+
+def _derive_seed(seed: int, stream: int) -> int:
+    """An independent 63-bit seed for ``stream`` of replica seed ``seed`` (numpy SeedSequence)."""
+    return int(
+        np.random.SeedSequence([int(seed), stream]).generate_state(2, np.uint64)[0] >> np.uint64(1)
+    )
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _label_codes(y: Tensor) -> Tensor:
+    """int8 codes of labels: 1, 0, -1 = missing (a quarter of the memory of float32)."""
+    return torch.where(torch.isnan(y), torch.full_like(y, -1.0), (y > 0.5).float()).to(torch.int8)
+
+
+def _decode(codes: Tensor) -> Tensor:
+    """Float labels (1, 0, NaN) from int8 codes, by one table lookup."""
+    table = torch.tensor([math.nan, 0.0, 1.0], device=codes.device)
+    return table.index_select(0, (codes + 1).long().reshape(-1)).view(codes.shape)
+
+
+def _check_inputs(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n_seeds: int
+) -> None:
+    if x_train.ndim != 2:
+        raise DataMismatchError(f"x_train must be (N, d), got shape {x_train.shape}")
+    if y_train.ndim != 3:
+        raise DataMismatchError(f"y_train must be (R, N, C), got shape {y_train.shape}")
+    r, n, c = y_train.shape
+    if n != x_train.shape[0]:
+        raise DataMismatchError(f"y_train has {n} rows, x_train has {x_train.shape[0]}")
+    if r != n_seeds:
+        raise DataMismatchError(f"y_train has {r} replicas but {n_seeds} seeds were given")
+    if x_val.ndim != 2 or x_val.shape[1] != x_train.shape[1]:
+        raise DataMismatchError(f"x_val must be (M, {x_train.shape[1]}), got shape {x_val.shape}")
+    if y_val.shape[-2:] != (x_val.shape[0], c) or y_val.ndim not in (2, 3):
+        raise DataMismatchError(
+            f"y_val must be ({x_val.shape[0]}, {c}) or (R, {x_val.shape[0]}, {c}), got {y_val.shape}"
+        )
+    if y_val.ndim == 3 and y_val.shape[0] != r:
+        raise DataMismatchError(f"y_val has {y_val.shape[0]} replicas, y_train has {r}")
+    if not np.isfinite(x_train).all() or not np.isfinite(x_val).all():
+        raise DataMismatchError("embeddings contain NaN or inf values")
+    for name, y in (("y_train", y_train), ("y_val", y_val)):
+        ok = np.isnan(y) | (y == 0) | (y == 1)
+        if not ok.all():
+            raise DataMismatchError(f"{name} must hold 1, 0 or NaN; found {y[~ok][0]!r}")
+
+
+def _temperatures(
+    method_name: str, y_train: np.ndarray, soft_exposure: SoftExposureInputs | np.ndarray | None
+) -> np.ndarray | None:
+    cls = METHODS[method_name]
+    if not cls.needs_temperatures:
+        return None
+    if soft_exposure is None:
+        raise ValueError(
+            f"method {method_name!r} needs soft_exposure (relations of the training rows)"
+        )
+    if isinstance(soft_exposure, np.ndarray):
+        if soft_exposure.shape != y_train.shape:
+            raise DataMismatchError(
+                f"soft_exposure temperatures {soft_exposure.shape} must match y_train {y_train.shape}"
+            )
+        return soft_exposure
+    from budgetplan.relations.soft_exposure import soft_exposure_temperatures
+
+    mode: Literal["label", "image", "both"] = getattr(cls, "mode", "both")
+    return np.asarray(
+        soft_exposure_temperatures(
+            y_train,
+            soft_exposure.label_distance,
+            soft_exposure.knn_indices,
+            soft_exposure.knn_distances,
+            mode=mode,
+            beta=soft_exposure.beta,
+            gamma=soft_exposure.gamma,
+            normalise=soft_exposure.normalise,
+        ),
+        dtype=np.float32,
+    )
+
+
+def train_replicas(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    seeds: Sequence[int],
+    soft_exposure: SoftExposureInputs | np.ndarray | None = None,
+    progress: ProgressFn | None = None,
+) -> FittedReplicas:
+    """Train R = len(seeds) replicas of ``config.method`` at once; see the module docstring.
+
+    ``x_train`` (N, d) embeddings shared by all replicas; ``y_train`` (R, N, C) each replica's
+    labels (1 / 0 / NaN); ``x_val`` (M, d) and ``y_val`` (M, C) or (R, M, C) for early stopping
+    on macro AUC (classes ``config.early_stop_classes``, default all classes labelled in val).
+    ``soft_exposure``: for se-l / se-i / se, the relations (``SoftExposureInputs``; the
+    temperatures are computed per replica's labels) or precomputed temperatures (R, N, C).
+    Rows a replica has not annotated at all are kept in its batches but add nothing to NE-type
+    losses. Returns the best-epoch weights of every replica.
+    """
+    t0 = time.perf_counter()
+    x_train = np.asarray(x_train, dtype=np.float32)
+    y_train = np.asarray(y_train, dtype=np.float32)
+    x_val = np.asarray(x_val, dtype=np.float32)
+    y_val = np.asarray(y_val, dtype=np.float32)
+    x_train, y_train, x_val = (
+        a if a.flags.writeable else a.copy() for a in (x_train, y_train, x_val)
+    )
+    seeds = tuple(int(s) for s in seeds)
+    _check_inputs(x_train, y_train, x_val, y_val, len(seeds))
+    r_all, n, c = y_train.shape
+    es_classes = config.early_stop_classes
+    if es_classes is not None and any(not 0 <= k < c for k in es_classes):
+        raise DataMismatchError(f"early_stop_classes {es_classes} out of range for {c} classes")
+    val_check = macro_auc_fast(
+        np.zeros((1, *y_val.shape[-2:])) if y_val.ndim == 2 else np.zeros(y_val.shape),
+        y_val,
+        es_classes,
+    )
+    if np.isnan(val_check).any():
+        bad = int(np.flatnonzero(np.isnan(val_check))[0])
+        raise DataMismatchError(
+            f"validation labels (replica {bad}): no early-stopping class has both positive and negative labels"
+        )
+    temps = _temperatures(config.method, y_train, soft_exposure)
+
+    device = resolve_device(config.device)
+    method = get_method(config.method, config.params)
+    spec = models.ModelSpec(
+        d_in=x_train.shape[1],
+        n_classes=c,
+        hidden=config.hidden,
+        depth=config.depth,
+        head=config.resolved_head,
+        activation=config.activation,
+        dropout=config.dropout,
+    )
+    with _torch_threads(config.threads):
+        cpu_gens = [torch.Generator().manual_seed(_derive_seed(s, 0)) for s in seeds]
+        dev_gens = [torch.Generator(device=device).manual_seed(_derive_seed(s, 1)) for s in seeds]
+        params = models.init_params(spec, cpu_gens, device)
+        for p in params.values():
+            p.requires_grad_(True)
+        x = torch.from_numpy(x_train).to(device)
+        xv = torch.from_numpy(x_val).to(device)
+        y_codes = _label_codes(torch.as_tensor(y_train)).to(device)
+        setup = Setup(
+            labels=torch.as_tensor(y_train).to(device),
+            seeds=seeds,
+            max_epochs=config.max_epochs,
+            temperatures=None if temps is None else torch.from_numpy(temps).to(device),
+            params=params,
+        )
+        state = method.init_state(setup)
+        del setup
+        views = FeatureViews(scale=embedding_scale(x))
+        opt = ReplicaAdam(params, config.lr, weight_decay=config.weight_decay)
+
+        best = {k: v.detach().clone().cpu() for k, v in params.items()}
+        best_val = np.full(r_all, -np.inf)
+        best_epoch = np.zeros(r_all, dtype=np.int64)
+        since = np.zeros(r_all, dtype=np.int64)
+        active = np.arange(r_all)
+        hist_val: list[np.ndarray] = []
+        hist_loss: list[np.ndarray] = []
+        step = 0
+        b = int(config.batch_size)
+        epochs_run = 0
+        for epoch in range(config.max_epochs):
+            gens_cpu = [cpu_gens[i] for i in active]
+            gens_dev = [dev_gens[i] for i in active]
+            perm = torch.stack([torch.randperm(n, generator=g) for g in gens_cpu]).to(device)
+            loss_sum = torch.zeros(len(active), device=device)
+            n_batches = 0
+            for s in range(0, n, b):
+                idx = perm[:, s : s + b]
+                xb = x.index_select(0, idx.reshape(-1)).view(*idx.shape, x.shape[1])
+                yb = _decode(torch.gather(y_codes, 1, idx.unsqueeze(-1).expand(-1, -1, c)))
+                ctx = StepContext(
+                    spec,
+                    params,
+                    state,
+                    xb,
+                    yb,
+                    idx,
+                    gens_dev,
+                    epoch,
+                    config.max_epochs,
+                    step,
+                    config.reduction,
+                    views,
+                )
+                loss = method.loss(ctx)
+                grads = torch.autograd.grad(loss.sum(), list(params.values()))
+                opt.step(params, dict(zip(params, grads, strict=True)))
+                method.after_step(ctx)
+                loss_sum += loss.detach()
+                n_batches += 1
+                step += 1
+            epochs_run = epoch + 1
+            with torch.inference_mode():
+                logits = torch.cat(
+                    [
+                        _forward_eval(spec, params, xv[s : s + 8192])
+                        for s in range(0, xv.shape[0], 8192)
+                    ],
+                    dim=1,
+                )
+            yv = y_val if y_val.ndim == 2 else y_val[active]
+            val = macro_auc_fast(logits.float().cpu().numpy(), yv, es_classes)
+            row_val = np.full(r_all, np.nan)
+            row_val[active] = val
+            row_loss = np.full(r_all, np.nan)
+            row_loss[active] = (loss_sum / max(n_batches, 1)).cpu().numpy()
+            hist_val.append(row_val)
+            hist_loss.append(row_loss)
+            improved = val > best_val[active]
+            if improved.any():
+                loc = torch.as_tensor(np.flatnonzero(improved), device=device)
+                glob = torch.as_tensor(active[improved])
+                for k, v in params.items():
+                    best[k][glob] = v.detach().index_select(0, loc).cpu()
+                best_val[active[improved]] = val[improved]
+                best_epoch[active[improved]] = epoch
+            since[active] = np.where(improved, 0, since[active] + 1)
+            keep = since[active] < config.patience
+            if progress is not None:
+                progress(
+                    epoch + 1,
+                    config.max_epochs,
+                    f"epoch {epoch + 1}: {int(keep.sum())}/{r_all} replicas training, "
+                    f"best val AUC median {np.median(best_val):.3f}",
+                )
+            if not keep.any():
+                break
+            if not keep.all():
+                loc = torch.as_tensor(np.flatnonzero(keep), device=device)
+                active = active[keep]
+                params = {
+                    k: v.detach().index_select(0, loc).requires_grad_(True)
+                    for k, v in params.items()
+                }
+                opt.select(loc)
+                state = select_state(state, loc)
+                y_codes = y_codes.index_select(0, loc)
+    if progress is not None and epochs_run < config.max_epochs:
+        progress(config.max_epochs, config.max_epochs, "all replicas stopped early")
+    return FittedReplicas(
+        spec=spec,
+        params=best,
+        best_epoch=best_epoch,
+        best_val=best_val,
+        history={"val_auc": np.array(hist_val), "train_loss": np.array(hist_loss)},
+        config=config,
+        seeds=seeds,
+        seconds=time.perf_counter() - t0,
+        epochs_run=epochs_run,
+    )

@@ -1,0 +1,177 @@
+"""Label assemblies: which labels of a fully labelled reference a simulated study would have.
+
+An :class:`Assembly` is a base state (the target annotated on some training images; nothing
+else) plus actions "annotate class c (from source s) on images S". :meth:`Assembly.apply` masks
+every training label the assembly does not include (NaN = not annotated), so training on the
+masked values simulates the study the assembly describes, while the reference keeps the truth.
+
+Splits (documented choice):
+
+- **test** keeps every label; the target is scored there (never masked, never trained on).
+- **validation** (early stopping) keeps the *target only*: every assembly is then selected by the
+  same criterion, so a candidate cannot win by changing what early stopping looks at, and the
+  user would have target labels on a validation set in any real study.
+- **train** is masked by the assembly.
+
+Target positives (``--target-positives N``): the base keeps the target label on every training
+negative and on ``N`` positives drawn at random (seeded); the dropped positives stay in the pool
+with the target unlabelled (their images can still receive other classes' labels). They are the
+pool of the "annotate more target images" action: annotating ``n`` more images at the training
+prevalence ``p`` uncovers about ``round(n * p)`` of them (the negatives such images bring are
+already abundant in the base), so the action is priced for ``n`` images but adds ``n * p``
+positives, which keeps it honest against negative-class candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from budgetplan.data.label_table import LabelTable
+from budgetplan.errors import BudgetplanError
+
+ANNOTATE_CLASS = "annotate-class"
+ANNOTATE_TARGET = "annotate-target"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Annotate ``class_name`` on the training images ``image_ids`` (from ``source``, if set).
+
+    ``n_images``: how many images the real study would annotate (the plan's count); the
+    simulation may use fewer ids (a subsampled pool). ``kind`` is ``annotate-class`` or
+    ``annotate-target`` ("annotate more target images").
+    """
+
+    class_name: str
+    image_ids: tuple[str, ...]
+    kind: str = ANNOTATE_CLASS
+    source: str | None = None
+    n_images: int | None = None
+
+    def key(self) -> str:
+        h = hashlib.sha256()
+        h.update(f"{self.kind}|{self.class_name}|{self.source}|".encode())
+        h.update("\n".join(sorted(self.image_ids)).encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """Base state (target labelled on ``base_ids``) plus annotation ``actions``.
+
+    ``name`` is a display label ("baseline", "+ Effusion", ...); it is not part of the key, so
+    two names for the same labels share cached runs.
+    """
+
+    target: str
+    base_ids: tuple[str, ...]
+    actions: tuple[Action, ...] = ()
+    name: str = "baseline"
+    _key: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        h = hashlib.sha256()
+        h.update(f"target={self.target}|".encode())
+        h.update("\n".join(sorted(self.base_ids)).encode())
+        for k in sorted(a.key() for a in self.actions):
+            h.update(f"|{k}".encode())
+        object.__setattr__(self, "_key", h.hexdigest()[:24])
+
+    def key(self) -> str:
+        """Stable hash of the labels this assembly includes (not of its display name)."""
+        return self._key
+
+    @property
+    def classes_added(self) -> list[str]:
+        return [a.class_name for a in self.actions if a.kind == ANNOTATE_CLASS]
+
+    def plus(self, action: Action, name: str | None = None) -> Assembly:
+        """This assembly with one more action."""
+        label = name or f"{self.name if self.actions else ''} + {action.class_name}".strip()
+        return Assembly(self.target, self.base_ids, (*self.actions, action), label)
+
+    def apply(
+        self, reference: LabelTable | tuple[np.ndarray, Sequence[str], Sequence[str]]
+    ) -> np.ndarray:
+        """Masked training values (N, C): reference labels where included, NaN elsewhere.
+
+        ``reference``: a LabelTable or ``(values (N, C), ids (N,), classes)``; typically the
+        training rows only. Actions with a ``source`` keep only rows of that source (LabelTable).
+        """
+        if isinstance(reference, LabelTable):
+            values, ids, classes, source = (
+                reference.values,
+                reference.ids,
+                reference.classes,
+                reference.source,
+            )
+        else:
+            values, ids, classes = reference
+            source = None
+        values = np.asarray(values, dtype=np.float32)
+        index = pd.Index(np.asarray(ids).astype(str))
+        out = np.full(values.shape, np.nan, dtype=np.float32)
+        t = _col(classes, self.target)
+        rows = _rows(index, self.base_ids)
+        out[rows, t] = values[rows, t]
+        for action in self.actions:
+            c = _col(classes, action.class_name)
+            rows = _rows(index, action.image_ids)
+            if action.source is not None and source is not None:
+                rows = rows[np.asarray(source)[rows] == action.source]
+            out[rows, c] = values[rows, c]
+        return out
+
+
+def masked_stack(
+    assemblies: Sequence[Assembly], values: np.ndarray, ids: Sequence[str], classes: Sequence[str]
+) -> np.ndarray:
+    """``(R, N, C)`` masked values of several assemblies over one training pool (the trainer's y)."""
+    return np.stack([a.apply((values, ids, classes)) for a in assemblies])
+
+
+def _col(classes: Sequence[str], name: str) -> int:
+    classes = list(classes)
+    if name not in classes:
+        raise BudgetplanError(f"assembly: class {name!r} is not one of {', '.join(classes)}")
+    return classes.index(name)
+
+
+def _rows(index: pd.Index, ids: Sequence[str]) -> np.ndarray:
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64)
+    pos = index.get_indexer(np.asarray(ids, dtype=object).astype(str))
+    return pos[pos >= 0]
+
+
+def base_state(
+    table: LabelTable,
+    target: str,
+    target_positives: int | None = None,
+    seed: int = 0,
+    rows: np.ndarray | None = None,
+) -> tuple[Assembly, np.ndarray]:
+    """The base assembly and the ids of the dropped target positives.
+
+    ``rows``: the training rows to consider (default: split == "train"). The target stays
+    labelled on every training row except ``n_pos - target_positives`` positives dropped at
+    random (``seed``); returns ``(assembly, dropped_ids)``.
+    """
+    if rows is None:
+        rows = np.flatnonzero(table.split == "train")
+    t = table.class_index(target)
+    col = table.values[rows, t]
+    labelled = rows[~np.isnan(col)]
+    pos = rows[col == 1]
+    dropped = np.zeros(0, dtype=np.int64)
+    if target_positives is not None and target_positives < len(pos):
+        rng = np.random.default_rng(seed)
+        dropped = np.sort(rng.choice(pos, size=len(pos) - target_positives, replace=False))
+    keep = np.setdiff1d(labelled, dropped)
+    target_name = table.classes[t]
+    return Assembly(target_name, tuple(table.ids[keep]), (), "baseline"), table.ids[dropped]

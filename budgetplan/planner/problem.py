@@ -1,0 +1,164 @@
+"""The arrays every simulated training of one planning question shares.
+
+A :class:`SimProblem` is prepared once per ``recommend``/``simulate`` call: the training pool,
+the validation set (target only, for early stopping) and the test set (the target, scored),
+optionally reduced for speed. Why reduce (documented defaults in ``SimulationConfig``): one epoch
+of one replica on all 112k x 1024 NIH vectors costs about a second on two cores, and the planner
+trains dozens of replicas, so by default it trains on
+
+- a training pool of every kept target positive plus a random sample of the other training
+  images (``pool_images`` in total): the target's negatives stay plentiful, and actions on the
+  real training set are scaled to the pool in proportion (``scale_count``);
+- a validation sample (all target positives + random negatives, ``val_images``);
+- the embeddings projected by PCA fitted on the pool (``dim`` components), rescaled to unit
+  mean squared norm.
+
+The test split is never subsampled: gains are measured on all of it. ``bench/recommend.py``
+checks that the ranking of gains on the reduced problem agrees with a full-size run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from budgetplan.config import SimulationConfig
+from budgetplan.data.label_table import LabelTable
+from budgetplan.errors import BudgetplanError
+
+
+@dataclass
+class SimProblem:
+    """Prepared arrays. ``y_train`` is the *reference* (fully labelled) training pool."""
+
+    classes: list[str]
+    target: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    train_ids: np.ndarray
+    train_table: LabelTable
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    checksum: str
+    n_train_full: int
+    simulated: bool = False
+
+    @property
+    def target_index(self) -> int:
+        return self.classes.index(self.target)
+
+    @property
+    def pool_fraction(self) -> float:
+        """Training pool size / full training set size (actions are scaled by it)."""
+        return len(self.train_ids) / max(1, self.n_train_full)
+
+    def scale_count(self, n_full: int) -> int:
+        """How many pool images stand for ``n_full`` images of the full training set."""
+        return int(min(len(self.train_ids), round(n_full * self.pool_fraction)))
+
+
+def check_target(table: LabelTable, target: str) -> str:
+    """The target's canonical name; unknown names or a target with no positives raise."""
+    name = table.classes[table.class_index(target)]
+    col = table.column(name)
+    for split in ("train", "test"):
+        n_pos = int(np.nansum(col[table.split == split] == 1))
+        if n_pos == 0:
+            what = "training" if split == "train" else "evaluation (test)"
+            raise BudgetplanError(
+                f"target {name!r} has no positive images in the {what} split; "
+                "the planner cannot measure a gain for it (choose another target or add labelled images)"
+            )
+    if int(np.nansum(col[table.split == "val"] == 1)) == 0:
+        raise BudgetplanError(f"target {name!r} has no positive images in the validation split")
+    return name
+
+
+def prepare_problem(
+    table: LabelTable,
+    vectors: np.ndarray,
+    target: str,
+    sim: SimulationConfig | None = None,
+    seed: int = 0,
+    data_checksum: str = "",
+    simulated: bool = False,
+) -> SimProblem:
+    """Build the reduced arrays (see the module doc); ``vectors`` are aligned with ``table`` rows."""
+    sim = sim if sim is not None else SimulationConfig()
+    target = check_target(table, target)
+    t = table.class_index(target)
+    rng = np.random.default_rng(seed)
+    col = table.values[:, t]
+
+    train = np.flatnonzero(table.split == "train")
+    train_pos = train[col[train] == 1]
+    rest = np.setdiff1d(train, train_pos)
+    if sim.pool_images is not None and len(train) > sim.pool_images:
+        n_rest = max(0, sim.pool_images - len(train_pos))
+        rest = np.sort(rng.choice(rest, size=min(n_rest, len(rest)), replace=False))
+    pool = np.sort(np.concatenate([train_pos, rest]))
+
+    val = np.flatnonzero((table.split == "val") & ~np.isnan(col))
+    if sim.val_images is not None and len(val) > sim.val_images:
+        vpos = val[col[val] == 1]
+        vneg = val[col[val] == 0]
+        n_neg = max(0, sim.val_images - len(vpos))
+        vneg = rng.choice(vneg, size=min(n_neg, len(vneg)), replace=False)
+        val = np.sort(np.concatenate([vpos, vneg]))
+    test = np.flatnonzero((table.split == "test") & ~np.isnan(col))
+
+    x_train = np.asarray(vectors[pool], dtype=np.float32)
+    x_val = np.asarray(vectors[val], dtype=np.float32)
+    x_test = np.asarray(vectors[test], dtype=np.float32)
+    if sim.dim is not None and sim.dim < x_train.shape[1]:
+        x_train, x_val, x_test = _pca(x_train, x_val, x_test, sim.dim, seed)
+
+    y_val = np.full((len(val), table.n_classes), np.nan, dtype=np.float32)
+    y_val[:, t] = col[val]
+    key = json.dumps(
+        {
+            "data": data_checksum,
+            "target": target,
+            "pool": sim.pool_images,
+            "val": sim.val_images,
+            "dim": sim.dim,
+            "seed": seed,
+        },
+        sort_keys=True,
+    )
+    if not data_checksum:  # no store checksum: hash the arrays themselves
+        key += hashlib.sha256(
+            np.ascontiguousarray(x_train).tobytes() + table.values[pool].tobytes()
+        ).hexdigest()
+    return SimProblem(
+        classes=list(table.classes),
+        target=target,
+        x_train=x_train,
+        y_train=table.values[pool].copy(),
+        train_ids=table.ids[pool],
+        train_table=table.subset(pool),
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=col[test].astype(np.float32),
+        checksum=hashlib.sha256(key.encode()).hexdigest()[:24],
+        n_train_full=len(train),
+        simulated=simulated,
+    )
+
+
+def _pca(
+    x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray, dim: int, seed: int
+) -> tuple[np.ndarray, ...]:
+    """Project on the top ``dim`` principal axes of the pool; unit mean squared norm after."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=dim, svd_solver="randomized", random_state=seed).fit(x_train)
+    out = [pca.transform(x).astype(np.float32) for x in (x_train, x_val, x_test)]
+    scale = float(np.sqrt(np.mean(np.sum(out[0] ** 2, axis=1)))) or 1.0
+    return tuple(o / scale for o in out)

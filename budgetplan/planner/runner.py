@@ -1,0 +1,311 @@
+"""Simulation runner: train assemblies x seeds as batched replicas, score the target, cache each run.
+
+``Runner.run(specs)`` takes ``(assembly, seed)`` pairs, answers the cached ones from disk and
+groups the rest into jobs of at most ``max_replicas`` replicas. Each job is ONE call of
+``budgetplan.methods.trainer.train_replicas`` (every replica its own masked labels and seed), so
+K candidates x S seeds of a round train as one batched model. Jobs go through an executor
+(``budgetplan.planner.executor``) and every finished job's runs are written to the cache at once,
+so an interrupted simulation keeps what it finished.
+
+Each run records the target's ROC AUC and average precision on the test split (all labels,
+never masked). Gains over the baseline are paired by seed (:func:`gain_stats`): the baseline and
+the candidate with the same seed share initial weights and batch order, so the paired difference
+removes most of the seed noise (seed 000 reports means over runs; we add the paired test).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from budgetplan.planner.assembly import Assembly
+from budgetplan.planner.cache import RunCache, run_key
+from budgetplan.planner.executor import Executor, LocalExecutor
+from budgetplan.planner.problem import SimProblem
+from budgetplan.progress import ProgressFn
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    assembly: Assembly
+    seed: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One trained replica: target AUC / AP on the test split."""
+
+    assembly_key: str
+    name: str
+    seed: int
+    auc: float
+    ap: float
+    best_epoch: int
+    cached: bool = False
+
+
+@dataclass
+class TrainJob:
+    """One batched training call: R replicas over a shared training pool (picklable)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray  # (R, N, C) masked
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray  # (M,) target labels
+    target_index: int
+    config: dict[str, Any]
+    seeds: tuple[int, ...]
+    soft_exposure: Any = None
+    progress: Any = field(default=None, repr=False)
+
+
+def execute_job(job: TrainJob) -> list[dict[str, float]]:
+    """Train the job's replicas at once; return per replica ``auc``, ``ap``, ``best_epoch``."""
+    from budgetplan.methods.metrics import average_precision_per_class, roc_auc_per_class
+    from budgetplan.methods.trainer import TrainConfig, train_replicas
+
+    config = TrainConfig.from_dict(job.config)
+    fit = train_replicas(
+        job.x_train,
+        job.y_train,
+        job.x_val,
+        job.y_val,
+        config,
+        job.seeds,
+        soft_exposure=job.soft_exposure,
+        progress=job.progress,
+    )
+    scores = fit.predict(job.x_test)[:, :, job.target_index]  # (R, M)
+    r = scores.shape[0]
+    y = np.broadcast_to(job.y_test[None, :, None], (r, len(job.y_test), 1))
+    auc = roc_auc_per_class(y, scores[:, :, None])[:, 0]
+    ap = average_precision_per_class(y, scores[:, :, None])[:, 0]
+    return [
+        {"auc": float(auc[i]), "ap": float(ap[i]), "best_epoch": int(fit.best_epoch[i])}
+        for i in range(r)
+    ]
+
+
+class Runner:
+    """Runs and caches simulated trainings for one :class:`SimProblem`.
+
+    ``train_config``: the TrainConfig fields (dict; ``early_stop_classes`` is set to the target).
+    ``job_fn``: the function an executor calls on a :class:`TrainJob` (default
+    :func:`execute_job`; tests inject a fast fake). ``progress(done, total, message)`` counts
+    runs (replicas), fractional within a local job.
+    """
+
+    def __init__(
+        self,
+        problem: SimProblem,
+        train_config: dict[str, Any],
+        cache: RunCache | None = None,
+        executor: Executor | None = None,
+        max_replicas: int = 64,
+        job_fn: Any = execute_job,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.problem = problem
+        self.config = {**train_config, "early_stop_classes": [problem.target_index]}
+        self.cache = cache if cache is not None else RunCache()
+        self.executor = executor if executor is not None else LocalExecutor()
+        self.max_replicas = max(1, int(max_replicas))
+        self.job_fn = job_fn
+        self.progress = progress
+        self.n_trained = 0
+        self.n_cached = 0
+        self.seconds = 0.0
+        self._memo: dict[str, RunResult] = {}
+        cfg = {k: v for k, v in self.config.items() if k not in ("device", "threads")}
+        self._params = cfg
+        self._soft: Any = None
+
+    def soft_exposure(self) -> Any:
+        """Relations the soft-exposure methods (se-l, se-i, se; seed 001 Eq. 4-8) need, from the pool.
+
+        Label distance: median prototypes of the pool's reference labels (the relations a
+        reference set tells); image distances: the pool's exact k = 10 neighbours.
+        """
+        if not str(self.config.get("method", "")).startswith("se"):
+            return None
+        if self._soft is None:
+            from budgetplan.methods.trainer import SoftExposureInputs
+            from budgetplan.relations.knn import exact_self_knn
+            from budgetplan.relations.soft_exposure import (
+                knn_distances_from_similarities,
+                label_distance,
+            )
+
+            p = self.problem
+            sims, idx = exact_self_knn(np.ascontiguousarray(p.x_train), k=10)
+            self._soft = SoftExposureInputs(
+                label_distance(p.x_train, p.y_train), idx, knn_distances_from_similarities(sims)
+            )
+        return self._soft
+
+    def key(self, spec: RunSpec) -> str:
+        return run_key(
+            self.problem.checksum,
+            spec.assembly.key(),
+            str(self.config.get("method")),
+            self._params,
+            spec.seed,
+        )
+
+    def run(self, specs: Sequence[RunSpec], label: str = "") -> list[RunResult]:
+        """Results of ``specs`` in order; only runs missing from the cache are trained."""
+        keys = [self.key(s) for s in specs]
+        out: dict[str, RunResult] = {}
+        todo: dict[str, RunSpec] = {}
+        for key, spec in zip(keys, specs, strict=True):
+            if key in out or key in todo:
+                continue
+            if key in self._memo:
+                out[key] = self._memo[key]
+                continue
+            rec = self.cache.get(key)
+            if rec is not None:
+                out[key] = RunResult(
+                    spec.assembly.key(),
+                    spec.assembly.name,
+                    spec.seed,
+                    rec["auc"],
+                    rec["ap"],
+                    rec.get("best_epoch", -1),
+                    True,
+                )
+                self.n_cached += 1
+            else:
+                todo[key] = spec
+        if todo:
+            out.update(self._train(todo, label))
+        self._memo.update(out)
+        return [out[k] for k in keys]
+
+    def _train(self, todo: dict[str, RunSpec], label: str) -> dict[str, RunResult]:
+        items = list(todo.items())
+        groups = [items[i : i + self.max_replicas] for i in range(0, len(items), self.max_replicas)]
+        p = self.problem
+        total = len(items)
+        done = 0
+        local = isinstance(self.executor, LocalExecutor)
+        jobs = []
+        for group in groups:
+            y = np.stack(
+                [spec.assembly.apply((p.y_train, p.train_ids, p.classes)) for _, spec in group]
+            )
+            job = TrainJob(
+                p.x_train,
+                y,
+                p.x_val,
+                p.y_val,
+                p.x_test,
+                p.y_test,
+                p.target_index,
+                dict(self.config),
+                tuple(spec.seed for _, spec in group),
+                self.soft_exposure(),
+            )
+            if local and self.progress is not None:
+                job.progress = self._inner_progress(done, len(group), total, label)
+            jobs.append(job)
+            done += len(group)
+        results: dict[str, RunResult] = {}
+        finished = 0
+        t0 = time.perf_counter()
+        for gi, rows in self.executor.map(self.job_fn, jobs):
+            for (key, spec), rec in zip(groups[gi], rows, strict=True):
+                record = {
+                    "assembly": spec.assembly.name,
+                    "assembly_key": spec.assembly.key(),
+                    "seed": spec.seed,
+                    "method": self.config.get("method"),
+                    **rec,
+                }
+                self.cache.put(key, record)
+                results[key] = RunResult(
+                    spec.assembly.key(),
+                    spec.assembly.name,
+                    spec.seed,
+                    rec["auc"],
+                    rec["ap"],
+                    rec.get("best_epoch", -1),
+                )
+            finished += len(groups[gi])
+            self.n_trained += len(groups[gi])
+            if self.progress is not None:
+                self.progress(finished, total, label)
+        self.seconds += time.perf_counter() - t0
+        return results
+
+    def _inner_progress(self, offset: int, size: int, total: int, label: str) -> ProgressFn:
+        def report(done: int, of: int, message: str = "") -> None:
+            if self.progress is not None and of:
+                frac = min(1.0, done / of)
+                self.progress(int(offset + frac * size), total, label)
+
+        return report
+
+
+# ---------------------------------------------------------------------- paired statistics
+def runs_by_seed(results: Sequence[RunResult], metric: str = "auc") -> dict[int, float]:
+    return {r.seed: getattr(r, metric) for r in results}
+
+
+def gain_stats(
+    candidate: Sequence[RunResult],
+    reference: Sequence[RunResult],
+    alpha: float = 0.05,
+    metric: str = "auc",
+) -> dict[str, float]:
+    """Paired gain of ``candidate`` over ``reference`` across their common seeds.
+
+    Returns ``gain`` (mean difference), a two-sided ``1 - alpha`` (95 %) t-based CI across
+    seeds (``ci_low``, ``ci_high``), the one-sided p-value that the gain is above zero
+    (``budgetplan.methods.metrics.paired_comparison``), and ``n`` pairs.
+    """
+    from budgetplan.methods.metrics import paired_comparison
+
+    a = runs_by_seed(candidate, metric)
+    b = runs_by_seed(reference, metric)
+    seeds = sorted(set(a) & set(b))
+    xa = np.array([a[s] for s in seeds])
+    xb = np.array([b[s] for s in seeds])
+    two = paired_comparison(xa, xb, alternative="two-sided", confidence=1 - alpha)
+    one = paired_comparison(xa, xb, alternative="greater", confidence=1 - alpha)
+    return {
+        "gain": float(two["mean_diff"]),
+        "ci_low": float(two["ci_low"]),
+        "ci_high": float(two["ci_high"]),
+        "p_value": float(one["p_value"]),
+        "n": int(two["n"]),
+    }
+
+
+def significant(stats: dict[str, float], alpha: float = 0.05) -> bool:
+    """The honesty rule: one-sided paired test p < alpha AND the 95 % CI's lower end above 0."""
+    p = stats.get("p_value", float("nan"))
+    low = stats.get("ci_low", float("nan"))
+    return bool(
+        np.isfinite(p) and p < alpha and np.isfinite(low) and low > 0 and stats.get("gain", 0) > 0
+    )
+
+
+def mean_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float, float]:
+    """Mean with a t-based two-sided ``1 - alpha`` (95 %) CI across seeds (NaN CI below 2 values)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(x.mean())
+    if x.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(1 - alpha / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return m, m - half, m + half

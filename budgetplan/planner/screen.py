@@ -1,0 +1,77 @@
+"""Cheap relation scores of every candidate class to the target, used to screen and to predict.
+
+Computed on the reference training labels (what a public or fully labelled reference tells about
+how classes relate) with the array-level functions of ``budgetplan.relations``:
+
+- ``similarity``: cosine of origin-shifted mean prototypes (seed 000 Sec. 5.5) on the full
+  embeddings of the training split;
+- ``median_similarity``: the same with median prototypes (seed 001);
+- ``p_given_target``: P(c | target) from co-occurrence; ``pmi``; ``phi``;
+- ``knn_share``: share of target positives whose k = 10 neighbours carry c (on the simulation
+  pool, in its reduced space, exact search).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from budgetplan.data.label_table import LabelTable
+
+RELATIONS = ("similarity", "median_similarity", "p_given_target", "pmi", "phi", "knn_share")
+
+
+def relation_scores(
+    table: LabelTable,
+    vectors: np.ndarray,
+    target: str,
+    pool_x: np.ndarray | None = None,
+    pool_y: np.ndarray | None = None,
+    k: int = 10,
+    max_rows: int = 30000,
+    seed: int = 0,
+    knn_indices: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per class other than the target: the relations above plus positive counts.
+
+    ``knn_indices``: the pool's precomputed kNN lists (N_pool, k), else computed here.
+    """
+    from budgetplan.relations.cooccurrence import conditional_probability, pair_counts, phi, pmi
+    from budgetplan.relations.prototypes import cosine_matrix, prototypes
+
+    t = table.class_index(target)
+    rows = np.flatnonzero(table.split == "train")
+    if len(rows) > max_rows:  # prototypes are means: a 30k sample is exact to ~1e-3
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
+    x = np.asarray(vectors[rows], dtype=np.float32)
+    y = table.values[rows]
+    sim = cosine_matrix(prototypes(x, y, "mean", shift_origin=True))[t]
+    med = cosine_matrix(prototypes(x, y, "median", shift_origin=True))[t]
+    counts = pair_counts(table.values[table.split == "train"])
+    cond = conditional_probability(counts)
+    # conditional_probability[i, j] = P(j | i); use the target's row
+    p_c = np.asarray(cond)[t]
+    pm = np.asarray(pmi(counts))[t]
+    ph = np.asarray(phi(counts))[t]
+    share = np.full(table.n_classes, np.nan)
+    if pool_x is not None and pool_y is not None:
+        from budgetplan.relations.knn import exact_self_knn, knn_share
+
+        if knn_indices is None:
+            _, knn_indices = exact_self_knn(np.ascontiguousarray(pool_x, dtype=np.float32), k=k)
+        idx = knn_indices
+        share = np.asarray(knn_share(pool_y, idx, t).share, dtype=float)
+    pos = np.nansum(table.values[table.split == "train"] == 1, axis=0)
+    df = pd.DataFrame(
+        {
+            "class": table.classes,
+            "similarity": sim,
+            "median_similarity": med,
+            "p_given_target": p_c,
+            "pmi": pm,
+            "phi": ph,
+            "knn_share": share,
+            "train_positives": pos.astype(int),
+        }
+    )
+    return df.drop(index=t).reset_index(drop=True)

@@ -1,0 +1,127 @@
+"""The labelled embeddings a recipe plans on (``DataConfig.kind``), as one small object.
+
+- ``demo``: the embedded default (real NIH labels, simulated embeddings), via ``open_dataset``.
+- ``store``: a dataset directory made by ``budgetplan ingest`` / ``embed``.
+- ``digits``: scikit-learn's 1,797 real 8x8 digit images; the 64 pixel intensities (/16) are
+  centred on the mean image and L2-normalised, and used as the embeddings. Labels are one-hot
+  over the classes "0".."9" (every image annotated for every digit); each image is its own
+  "patient" for the 70/10/20 split.
+- ``nih-chexpert``: NIH ChestX-ray14 and CheXpert stacked to the 20-class union (seed 000
+  setting), every row with embeddings simulated by the demo's generator (see
+  :func:`nih_chexpert_data`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from budgetplan.config import DataConfig
+from budgetplan.data.label_table import LabelTable
+
+
+@dataclass
+class PlanData:
+    """Labels (rows aligned with ``vectors``), the vectors, and where they came from."""
+
+    name: str
+    labels: LabelTable
+    vectors: np.ndarray
+    checksum: str
+    simulated: bool
+    default_target: str | None = None
+    path_column: str | None = "path"
+
+
+def load_plan_data(cfg: DataConfig, store: str | None = None, progress=None) -> PlanData:
+    """Resolve a recipe's data section (``store`` from ``--store`` wins over the recipe)."""
+    if store is not None and store != "demo":
+        return _from_dataset(_open(store))
+    if store == "demo":
+        return _from_dataset(_open(None, progress))
+    if cfg.kind == "digits":
+        return digits_data()
+    if cfg.kind == "store":
+        return _from_dataset(_open(cfg.store))
+    if cfg.kind == "nih-chexpert":
+        return nih_chexpert_data(progress=progress)
+    return _from_dataset(_open(None, progress))
+
+
+def _open(store: str | None, progress=None):
+    """A Dataset directory, or the embedded demo (built on first use, with ``progress``)."""
+    if store is None:
+        from budgetplan.data.demo import demo_dataset
+
+        return demo_dataset(progress=progress)
+    from budgetplan.dataset import open_dataset
+
+    return open_dataset(store)
+
+
+def _from_dataset(ds) -> PlanData:
+    return PlanData(
+        name=ds.name,
+        labels=ds.labels,
+        vectors=ds.vectors,
+        checksum=ds.checksum,
+        simulated=ds.simulated,
+        default_target=ds.default_target,
+    )
+
+
+def digits_data(seed: int = 0) -> PlanData:
+    """scikit-learn's digits as a fully annotated 10-class table with pixel embeddings."""
+    from sklearn.datasets import load_digits
+
+    from budgetplan.data.splits import patient_split
+
+    bunch = load_digits()
+    x = bunch.data.astype(np.float32) / 16.0
+    x = x - x.mean(axis=0, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True).clip(1e-6)
+    y = np.zeros((len(x), 10), dtype=np.float32)
+    y[np.arange(len(x)), bunch.target] = 1.0
+    ids = np.array([f"digit-{i:04d}" for i in range(len(x))])
+    split = patient_split(ids, seed=seed)
+    table = LabelTable(
+        y, [str(d) for d in range(10)], ids, np.full(len(x), "sklearn-digits"), ids, split
+    )
+    checksum = hashlib.sha256(x.tobytes() + y.tobytes() + split.astype("U5").tobytes()).hexdigest()
+    return PlanData(
+        "sklearn-digits", table, x, checksum, simulated=False, default_target="8", path_column=None
+    )
+
+
+def nih_chexpert_data(progress=None, dim: int = 256) -> PlanData:
+    """NIH + CheXpert (20 classes) with embeddings simulated for every row.
+
+    The embeddings come from the demo's generator (``budgetplan.data.simulate_embeddings``, the
+    same latent model as the NIH demo, with a source effect since the table stacks two sites),
+    at ``dim`` = 256 dimensions to keep the ~335k rows in memory; they are cached under
+    ``cache_dir()/nih-chexpert-v1`` (memory-mapped .npy) after the first build.
+    """
+    from budgetplan.data.chexpert import load_chexpert
+    from budgetplan.data.harmonise import NIH_CHEXPERT_NAME_MAP, stack_tables
+    from budgetplan.data.nih import load_nih
+    from budgetplan.data.simulate_embeddings import GENERATOR_VERSION, simulate_embeddings
+    from budgetplan.io import save_npy_atomic
+    from budgetplan.paths import cache_dir
+
+    table = stack_tables([load_nih(), load_chexpert()], NIH_CHEXPERT_NAME_MAP, prefix_ids=True)
+    digest = hashlib.sha256(table.values.tobytes() + "|".join(table.ids).encode()).hexdigest()[:16]
+    path = cache_dir() / "nih-chexpert-v1" / f"vectors-{GENERATOR_VERSION}-{dim}-{digest}.npy"
+    if not path.exists():
+        save_npy_atomic(path, simulate_embeddings(table, dim=dim))
+    vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    checksum = hashlib.sha256(f"{path.name}".encode()).hexdigest()
+    return PlanData(
+        "nih+chexpert (simulated features)",
+        table,
+        vectors,
+        checksum,
+        simulated=True,
+        default_target="Nodule",
+    )

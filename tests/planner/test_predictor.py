@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from budgetplan.planner.predictor import fit_predictor, predict_gains
+
+
+def test_recovers_planted_relation_to_gain_link() -> None:
+    rng = np.random.default_rng(0)
+    n = 14
+    feats = pd.DataFrame(
+        {
+            "similarity": rng.uniform(-0.2, 0.8, n),
+            "pmi": rng.normal(size=n),
+            "knn_share": rng.uniform(0, 1, n),
+        }
+    )
+    gains = 0.05 * feats["similarity"].to_numpy() + rng.normal(0, 0.003, n)
+    rep = fit_predictor(feats, gains, ["similarity", "pmi", "knn_share"])
+    assert rep.best in ("similarity", "combined")
+    assert rep.rho["similarity"] > 0.85
+    assert abs(rep.rho["pmi"]) < 0.6
+    new = pd.DataFrame({"similarity": [0.7, -0.1], "pmi": [0.0, 0.0], "knn_share": [0.5, 0.5]})
+    pred = predict_gains(rep, feats, gains, new, ["similarity", "pmi", "knn_share"])
+    assert pred[0] > pred[1]
+
+
+def test_negative_link_is_reported_with_its_sign() -> None:
+    feats = pd.DataFrame({"phi": np.linspace(0, 1, 8)})
+    rep = fit_predictor(feats, -np.linspace(0, 1, 8), ["phi"])
+    assert rep.rho["phi"] < -0.99 and rep.best == "phi"
+
+
+def test_too_few_points_gives_no_model() -> None:
+    rep = fit_predictor(pd.DataFrame({"a": [1.0, 2.0]}), [0.1, 0.2], ["a"])
+    assert rep.best is None and rep.rho == {}

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from budgetplan.config import SimulationConfig
+from budgetplan.planner.assembly import Action, base_state
+from budgetplan.planner.cache import RunCache
+from budgetplan.planner.executor import LocalExecutor, ProcessExecutor
+from budgetplan.planner.problem import prepare_problem
+from budgetplan.planner.runner import Runner, RunSpec, gain_stats
+
+TRAIN = {"method": "ne", "max_epochs": 2}
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _specs(data):
+    p = prepare_problem(
+        data.labels, data.vectors, "T", SimulationConfig(pool_images=None, dim=None)
+    )
+    base, _ = base_state(p.train_table, "T")
+    cands = [base.plus(Action(c, tuple(p.train_ids))) for c in ("good", "bad", "n1")]
+    specs = [RunSpec(a, s) for a in (base, *cands) for s in range(3)]
+    return p, specs
+
+
+def test_interrupted_run_keeps_finished_jobs_and_resumes(toy_data, tmp_path, fake_trainer) -> None:
+    fake_job = fake_trainer
+    p, specs = _specs(toy_data)
+    cache = RunCache(tmp_path / "runs")
+    calls = {"n": 0}
+
+    def dying_job(job):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Boom("killed mid-run")
+        return fake_job(job)
+
+    runner = Runner(p, TRAIN, cache=cache, max_replicas=4, job_fn=dying_job)
+    with pytest.raises(Boom):
+        runner.run(specs)
+    assert len(cache) == 8  # the two finished jobs of 4 replicas are on disk
+    for f in (tmp_path / "runs").glob("*/*.json"):
+        assert "auc" in json.loads(f.read_text())
+
+    trained = []
+
+    def counting_job(job):
+        trained.append(len(job.seeds))
+        return fake_job(job)
+
+    resumed = Runner(p, TRAIN, cache=cache, max_replicas=4, job_fn=counting_job).run(specs)
+    assert sum(trained) == len(specs) - 8  # only the missing runs are computed
+    fresh = Runner(
+        p, TRAIN, cache=RunCache(tmp_path / "other"), max_replicas=4, job_fn=fake_job
+    ).run(specs)
+    assert [r.auc for r in resumed] == pytest.approx([r.auc for r in fresh])
+
+    again = Runner(p, TRAIN, cache=cache, job_fn=counting_job)
+    n_before = sum(trained)
+    again.run(specs)
+    assert sum(trained) == n_before and again.n_cached == len(specs)  # a repeated run is instant
+
+
+def test_cache_key_changes_with_settings_and_seed(toy_data, tmp_path, fake_trainer) -> None:
+    fake_job = fake_trainer
+    p, specs = _specs(toy_data)
+    a = Runner(p, TRAIN, cache=RunCache(tmp_path), job_fn=fake_job)
+    b = Runner(p, {**TRAIN, "max_epochs": 3}, cache=RunCache(tmp_path), job_fn=fake_job)
+    assert a.key(specs[0]) != b.key(specs[0])
+    assert a.key(specs[0]) != a.key(specs[1])  # another seed
+    assert a.key(specs[0]) == Runner(p, TRAIN, job_fn=fake_job).key(specs[0])
+
+
+def test_paired_gain_sees_planted_effect(toy_data, tmp_path, fake_trainer) -> None:
+    fake_job = fake_trainer
+    p, specs = _specs(toy_data)
+    res = Runner(p, TRAIN, cache=RunCache(tmp_path), job_fn=fake_job).run(specs)
+    by = {}
+    for r in res:
+        by.setdefault(r.name, []).append(r)
+    base = by["baseline"]
+    good = gain_stats(by["+ good"], base)
+    bad = gain_stats(by["+ bad"], base)
+    assert good["gain"] == pytest.approx(0.06, abs=0.01) and good["p_value"] < 0.05
+    assert bad["gain"] < 0 and good["n"] == 3
+
+
+def test_process_executor_yields_every_job() -> None:
+    out = dict(ProcessExecutor(2).map(abs, [-1, -2, -3]))
+    assert out == {0: 1, 1: 2, 2: 3}
+    assert list(LocalExecutor().map(np.negative, [1, 2])) == [(0, -1), (1, -2)]
