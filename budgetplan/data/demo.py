@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from budgetplan.dataset import Dataset
 
 #: Directory name (under the cache dir) of the full demo; changes when the generator changes.
-DEMO_NAME = "demo-nih-v1"
+DEMO_NAME = (
+    f"demo-nih-{GENERATOR_VERSION.rsplit('-', 1)[-1]}"  # bump the generator version to rebuild
+)
 DEMO_SEED = 0
 DEMO_TARGET = "Nodule"
 _SUBSET_STREAM = 0x5AB5E7
