@@ -11,6 +11,7 @@ import streamlit as st
 
 from budgetplan import app_support as sup
 from budgetplan.errors import BudgetplanError
+from budgetplan.notices import simulated_notice
 
 STORE_KEY = "store_spec"  # session state: the spec of the store in use ("demo", "demo:N", path)
 TARGET_KEY = "target"
@@ -67,7 +68,7 @@ def header(title: str, ds: Any) -> None:
     """Page title, the store in use and, when the features are simulated, the notice."""
     st.title(title)
     st.caption(f"Store: {sup.parse_store(store_spec()).label} · {ds!r}")
-    notice = sup.simulated_notice(ds.simulated, demo=sup.parse_store(store_spec()).kind == "demo")
+    notice = simulated_notice(ds, demo=sup.parse_store(store_spec()).kind == "demo")
     if notice:
         st.warning(notice, icon=":material/warning:")
 
@@ -149,6 +150,40 @@ def recommend(ds: Any, cfg: Any, text: str) -> Any:
 
     with progress_bar(text) as progress:
         return run(cfg, data=sup.plan_data(ds), progress=progress)
+
+
+def recommend_on_click(
+    ds: Any,
+    cfg: Any,
+    *,
+    button: str,
+    button_key: str,
+    state_key: str,
+    progress_text: str,
+    fail_text: str,
+    empty_text: str,
+    stale_text: str,
+) -> Any:
+    """A primary button that runs :func:`recommend` and keeps the result in
+    ``st.session_state[state_key]`` with the settings it was made for. Returns the last result;
+    stops the page with ``empty_text`` when there is none yet and warns with ``stale_text`` when
+    the settings changed since (the Simulate and Plan pages)."""
+    key = (store_spec(), cfg.hash)
+    if st.button(button, type="primary", key=button_key):
+        try:
+            rec = recommend(ds, cfg, progress_text)
+        except BudgetplanError as exc:
+            fail(exc, fail_text)
+        else:
+            st.session_state[state_key] = (key, rec)
+    result = st.session_state.get(state_key)
+    if result is None:
+        st.info(empty_text)
+        st.stop()
+    shown_key, rec = result
+    if shown_key != key:
+        st.warning(stale_text)
+    return rec
 
 
 def chart(c: Any) -> None:

@@ -8,24 +8,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from _timing import best_of  # bench/ is on sys.path when run as a script
 
 from budgetplan.data import load_chexpert, load_label_csv, load_nih, save_label_csv
 from budgetplan.data.chexpert import chexpert_csv_path
 from budgetplan.data.nih import nih_csv_path
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -44,7 +34,7 @@ def main() -> None:
             ("pandas.read_csv(saved NIH labels)", lambda: pd.read_csv(labels), None),
             ("load_label_csv(saved NIH labels)", lambda: load_label_csv(labels), 5),
         ]
-        results = [best(fn, args.repeat) for _, fn, _ in rows]
+        results = [best_of(fn, args.repeat) for _, fn, _ in rows]
         print(f"{'what':40s} {'best s':>8s} {'x pandas':>9s}")
         for (name, _, peer), secs in zip(rows, results, strict=True):
             ratio = f"{secs / results[peer]:9.1f}" if peer is not None else ""

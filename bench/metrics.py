@@ -9,9 +9,9 @@ same run (absolute times on the shared machine are noisy; the ratio is the figur
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import best_of  # bench/ is on sys.path when run as a script
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from budgetplan.methods.metrics import (
@@ -31,15 +31,6 @@ def sklearn_loop(fn, y: np.ndarray, scores: np.ndarray) -> np.ndarray:
             if 0 < yy.sum() < yy.size:
                 out[r, c] = fn(yy, scores[r, known, c])
     return out
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

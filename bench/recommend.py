@@ -55,8 +55,7 @@ def _data(recipe: str):
         )
 
 
-DATA = {}
-POOL_FULL: int | None = None  # None = every training image; --pool-full N for a cheaper "large" run
+DATA: dict = {}
 
 
 def _gains(cfg, cache=None) -> tuple[dict[str, float], dict[str, float], float, float]:
@@ -91,36 +90,270 @@ def reduction(recipe: str, target_positives: int | None = None) -> None:
         )
 
 
-def agreement(recipe: str, target_positives: int | None = None) -> None:
-    cfg = load_recipe(recipe).with_overrides(target_positives=target_positives)
-    cfg = dataclasses.replace(
-        cfg, simulation=dataclasses.replace(cfg.simulation, initial_seeds=2, max_seeds=2)
-    )
-    small = _gains(cfg)
-    # full size: every training image (or --pool-full), all 1024 dimensions, every validation image; larger
-    # batches (2048, lr 4e-3) keep the steps per epoch affordable on 2 cores
-    full_sim = dataclasses.replace(
-        cfg.simulation, pool_images=None, val_images=None, dim=None, max_replicas=16
-    )
-    full_train = {
-        **dict(cfg.train),
-        "batch_size": 2048,
-        "lr": 0.004,
-        "max_epochs": 6,
-        "patience": 2,
+def _fixed_seeds(cfg, seeds: int):
+    """The recipe with successive halving switched off: every candidate gets ``seeds`` seeds."""
+    sim = dataclasses.replace(cfg.simulation, initial_seeds=seeds, max_seeds=seeds)
+    return dataclasses.replace(cfg, simulation=sim, seeds=None)
+
+
+def _full_config(cfg, pool: int | None, dim: int | None):
+    """The same recipe and schedule; only the problem size changes (pool, validation, PCA)."""
+    sim = dataclasses.replace(cfg.simulation, pool_images=pool, val_images=None, dim=dim)
+    return dataclasses.replace(cfg, simulation=sim)
+
+
+def _measure(cfg) -> dict:
+    """Setup (data, pool, PCA, relations, kNN orders) then every candidate x seeds, timed apart."""
+    if cfg.recipe not in DATA:
+        DATA[cfg.recipe] = _data(cfg.recipe)
+    t0 = time.perf_counter()
+    s = setup(cfg, cache=RunCache(enabled=False), data=DATA[cfg.recipe])
+    t1 = time.perf_counter()
+    table, base_runs, _, _ = simulate(s)
+    t2 = time.perf_counter()
+    return {
+        "gain": dict(zip(table["class"], table["gain"], strict=True)),
+        "low": dict(zip(table["class"], table["gain_ci_low"], strict=True)),
+        "runs": dict(zip(table["class"], table["runs"], strict=True)),
+        "base": float(np.mean([r.auc for r in base_runs])),
+        "pool": len(s.problem.train_ids),
+        "dim": int(s.problem.x_train.shape[1]),
+        "val": len(s.problem.y_val),
+        "setup_s": t1 - t0,
+        "train_s": t2 - t1,
     }
-    full_cfg = dataclasses.replace(cfg, simulation=full_sim, train=full_train)
-    full = _gains(full_cfg)
-    keys = [k for k in small[0] if not k.startswith("more ")]
-    a = np.array([small[0][k] for k in keys])
-    b = np.array([full[0][k] for k in keys])
-    rho, p = stats.spearmanr(a, b)
-    print(f"{'class':>20} {'reduced':>9} {'full':>9}")
-    for k, x, y in zip(keys, a, b, strict=True):
-        print(f"{k:>20} {x * 100:+9.2f} {y * 100:+9.2f}")
-    print(f"Spearman rho (reduced vs full-size gains) = {rho:.2f} (p = {p:.3f}), n = {len(keys)}")
+
+
+def probe(recipe: str, seeds: int, pool: int | None, dim: int | None) -> None:
+    """Cost of the full-size run before paying for it: setup, then ONE epoch of 2 x seeds replicas."""
+    from budgetplan.planner.runner import Runner, RunSpec
+
+    cfg = _full_config(_fixed_seeds(load_recipe(recipe), seeds), pool, dim)
+    DATA[cfg.recipe] = DATA.get(cfg.recipe) or _data(cfg.recipe)
+    t0 = time.perf_counter()
+    s = setup(cfg, cache=RunCache(enabled=False), data=DATA[cfg.recipe])
+    t1 = time.perf_counter()
+    one = {**s.runner.config, "max_epochs": 1}
+    runner = Runner(s.problem, one, cache=RunCache(enabled=False), max_replicas=64)
+    cand = s.sized[s.trained[0]].assembly
+    specs = [RunSpec(a, k) for a in (s.base, cand) for k in range(seeds)]
+    runner.run(specs)
+    t2 = time.perf_counter()
+    n_rep = seeds * (len(s.trained) + 1)
+    per = (t2 - t1) / len(specs)
+    max_epochs = int(cfg.train.get("max_epochs", 8))
     print(
-        f"baseline AUC reduced {small[2]:.3f} vs full {full[2]:.3f}; time reduced {small[3]:.0f} s vs full {full[3]:.0f} s"
+        f"pool {len(s.problem.train_ids)} x dim {s.problem.x_train.shape[1]}, val {len(s.problem.y_val)}: "
+        f"setup {t1 - t0:.0f} s; 1 epoch of {len(specs)} replicas {t2 - t1:.1f} s ({per:.2f} s per replica-epoch); "
+        f"{n_rep} replicas x <= {max_epochs} epochs -> <= {per * n_rep * max_epochs:.0f} s of training"
+    )
+
+
+def agreement(
+    recipe: str,
+    target_positives: int | None = None,
+    seeds: int = 3,
+    pool: int | None = None,
+    dim: int | None = None,
+) -> None:
+    """Single-class gains of the default reduced problem vs a full-size run, same schedule.
+
+    Both runs use the recipe's train section unchanged (epochs, patience, batch size, lr,
+    hidden, reduction, method), the same seeds 0..seeds-1 for every candidate (no successive
+    halving, so each gain has the same support), the same target positives and budget, and the
+    planner's own runner (batched ``train_replicas``). Only the problem size differs: the
+    reduced run uses the recipe's pool / validation sample / PCA dimension, the full-size run
+    every training image (or ``pool``), every validation image and the raw embeddings (or PCA to
+    ``dim``).
+    """
+    cfg = _fixed_seeds(load_recipe(recipe).with_overrides(target_positives=target_positives), seeds)
+    small = _measure(cfg)
+    print(
+        f"reduced done: setup {small['setup_s']:.0f} s, training {small['train_s']:.0f} s",
+        flush=True,
+    )
+    full = _measure(_full_config(cfg, pool, dim))
+    keys = list(small["gain"])
+    a = np.array([small["gain"][k] for k in keys])
+    b = np.array([full["gain"].get(k, np.nan) for k in keys])
+    print(f"{'candidate':>20} {'reduced':>16} {'full':>16}   (gain, CI low; AUC points)")
+    for k, x, y in zip(keys, a, b, strict=True):
+        lo_a, lo_b = small["low"][k] * 100, full["low"].get(k, np.nan) * 100
+        print(f"{k:>20} {x * 100:+7.2f} ({lo_a:+6.2f}) {y * 100:+7.2f} ({lo_b:+6.2f})")
+    for name, sel in (
+        ("all 14", keys),
+        ("13 negative classes", [k for k in keys if not k.startswith("more ")]),
+    ):
+        idx = [keys.index(k) for k in sel]
+        rho, p_rho = stats.spearmanr(a[idx], b[idx])
+        tau, p_tau = stats.kendalltau(a[idx], b[idx])
+        print(
+            f"{name}: Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g}), n = {len(idx)}"
+        )
+    top = lambda g: [k for k, _ in sorted(g.items(), key=lambda kv: -kv[1])[:3]]  # noqa: E731
+    negs = lambda r: {k: v for k, v in r["gain"].items() if not k.startswith("more ")}  # noqa: E731
+    print(f"top 3 reduced {top(small['gain'])}, full {top(full['gain'])}")
+    print(f"top 3 negative classes: reduced {top(negs(small))}, full {top(negs(full))}")
+    for name, r in (("reduced", small), ("full", full)):
+        sig = sorted((k for k in r["gain"] if r["low"][k] > 0), key=lambda k: -r["gain"][k])
+        print(
+            f"{name}: pool {r['pool']} x dim {r['dim']}, val {r['val']}; baseline AUC {r['base']:.3f}; "
+            f"significantly positive: {sig or 'none'}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
+        )
+    tot = lambda r: r["setup_s"] + r["train_s"]  # noqa: E731
+    print(
+        f"wall full / reduced: total {tot(full) / tot(small):.1f}x, training {full['train_s'] / small['train_s']:.1f}x; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def reliability(recipe: str, seeds: int = 3) -> None:
+    """Seed noise floor of ``agreement``: the reduced problem with 2 x seeds seeds, gains from
+    seeds [0, S) against gains from seeds [S, 2S). Two rankings that differ only in seeds agree
+    this well; a reduced-vs-full agreement near it means the reduction adds little error."""
+    from budgetplan.planner.assembly import ANNOTATE_CLASS
+    from budgetplan.planner.runner import gain_stats
+
+    cfg = _fixed_seeds(load_recipe(recipe), 2 * seeds)
+    if cfg.recipe not in DATA:
+        DATA[cfg.recipe] = _data(cfg.recipe)
+    s = setup(cfg, cache=RunCache(enabled=False), data=DATA[cfg.recipe])
+    _, base_runs, _, ev_by = simulate(s)
+    halves = ([r for r in base_runs if r.seed < seeds], [r for r in base_runs if r.seed >= seeds])
+    names, a, b = [], [], []
+    for c, ev in ev_by.items():
+        names.append(c.class_name if c.kind == ANNOTATE_CLASS else f"more {c.class_name}")
+        lo = [r for r in ev.runs if r.seed < seeds]
+        hi = [r for r in ev.runs if r.seed >= seeds]
+        a.append(gain_stats(lo, halves[0])["gain"])
+        b.append(gain_stats(hi, halves[1])["gain"])
+    a, b = np.array(a), np.array(b)
+    neg = np.array([not n.startswith("more ") for n in names])
+    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
+        rho, p_rho = stats.spearmanr(a[m], b[m])
+        tau, p_tau = stats.kendalltau(a[m], b[m])
+        print(
+            f"reduced, seeds 0-{seeds - 1} vs {seeds}-{2 * seeds - 1} ({name}, n = {int(m.sum())}): "
+            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
+        )
+    for n, x, y in zip(names, a, b, strict=True):
+        print(f"{n:>20} {x * 100:+7.2f} {y * 100:+7.2f}")
+
+
+def resample(recipe: str, seeds: int = 3) -> None:
+    """Sampling noise of the reduction itself: the reduced problem with ``seed`` 0 vs 1 (another
+    pool sample, validation sample, PCA, kept target positives and kNN orders), same seeds."""
+    cfg = _fixed_seeds(load_recipe(recipe), seeds)
+    r0 = _measure(cfg)
+    r1 = _measure(dataclasses.replace(cfg, seed=1))
+    keys = list(r0["gain"])
+    a = np.array([r0["gain"][k] for k in keys])
+    b = np.array([r1["gain"].get(k, np.nan) for k in keys])
+    neg = np.array([not k.startswith("more ") for k in keys])
+    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
+        rho, p_rho = stats.spearmanr(a[m], b[m])
+        tau, p_tau = stats.kendalltau(a[m], b[m])
+        print(
+            f"reduced, recipe seed 0 vs 1 ({name}, n = {int(m.sum())}): "
+            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
+        )
+    for k, x, y in zip(keys, a, b, strict=True):
+        print(f"{k:>20} {x * 100:+7.2f} {y * 100:+7.2f}")
+    print(f"baseline AUC {r0['base']:.3f} vs {r1['base']:.3f}")
+
+
+def _proportional_problem(table, vectors, target, sim=None, seed=0, checksum="", simulated=False):
+    """Bench-only variant of ``prepare_problem``: a pool stratified by the target label (its
+    positives at their natural rate, not all of them), so co-occurrence with the target and
+    the target's prevalence in the pool match the full training set."""
+    from budgetplan.planner import problem as pb
+
+    t = table.class_index(target)
+    col = table.values[:, t]
+    train = np.flatnonzero(table.split == "train")
+    rng = np.random.default_rng(seed)
+    frac = sim.pool_images / len(train)
+    keep = []
+    for v in (0, 1):
+        rows = train[col[train] == v]
+        keep.append(rng.choice(rows, size=round(len(rows) * frac), replace=False))
+    rows = np.sort(np.concatenate([np.flatnonzero(table.split != "train"), *keep]))
+    prob = pb.prepare_problem(
+        table.subset(rows),
+        np.asarray(vectors[rows]),
+        target,
+        dataclasses.replace(sim, pool_images=None),
+        seed,
+        checksum,
+        simulated,
+    )
+    prob.n_train_full = len(train)
+    return prob
+
+
+def proportional(recipe: str, seeds: int, compare: str) -> None:
+    """The reduced problem with a target-stratified pool and target positives scaled to the pool,
+    against the full-size gains saved in ``compare`` (JSON {"full": {candidate: gain}})."""
+    import json
+
+    from budgetplan.planner import recommend as rec
+
+    full = json.load(open(compare))["full"]
+    cfg = _fixed_seeds(load_recipe(recipe), seeds)
+    DATA.setdefault(cfg.recipe, _data(cfg.recipe))
+    n_train = int(np.sum(DATA[cfg.recipe].labels.split == "train"))
+    frac = cfg.simulation.pool_images / n_train
+    tp = max(1, round((cfg.target_positives or 0) * frac)) if cfg.target_positives else None
+    orig = rec.prepare_problem
+    rec.prepare_problem = _proportional_problem
+    try:
+        r = _measure(dataclasses.replace(cfg, target_positives=tp))
+    finally:
+        rec.prepare_problem = orig
+    keys = [k for k in full if k in r["gain"]]
+    a = np.array([r["gain"][k] for k in keys])
+    b = np.array([full[k] for k in keys])
+    neg = np.array([not k.startswith("more ") for k in keys])
+    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
+        rho, p_rho = stats.spearmanr(a[m], b[m])
+        tau, p_tau = stats.kendalltau(a[m], b[m])
+        print(
+            f"stratified pool {r['pool']} x dim {r['dim']}, target positives {tp} vs full ({name}, n = {int(m.sum())}): "
+            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
+        )
+    for k, x, y in zip(keys, a, b, strict=True):
+        print(f"{k:>20} {x * 100:+7.2f} ({r['low'][k] * 100:+6.2f}) {y * 100:+7.2f}")
+    print(
+        f"baseline AUC {r['base']:.3f}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
+    )
+
+
+def variant(recipe: str, seeds: int, pool: int | None, dim: int | None, compare: str) -> None:
+    """Which reduction moves the ranking: the recipe with only ``pool`` and ``dim`` changed
+    (validation sample as the recipe), against the full-size gains saved in ``compare``."""
+    import json
+
+    full = json.load(open(compare))["full"]
+    cfg = _fixed_seeds(load_recipe(recipe), seeds)
+    cfg = dataclasses.replace(
+        cfg, simulation=dataclasses.replace(cfg.simulation, pool_images=pool, dim=dim)
+    )
+    r = _measure(cfg)
+    keys = [k for k in full if k in r["gain"]]
+    a = np.array([r["gain"][k] for k in keys])
+    b = np.array([full[k] for k in keys])
+    neg = np.array([not k.startswith("more ") for k in keys])
+    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
+        rho, p_rho = stats.spearmanr(a[m], b[m])
+        tau, p_tau = stats.kendalltau(a[m], b[m])
+        print(
+            f"pool {r['pool']} x dim {r['dim']} vs full ({name}, n = {int(m.sum())}): "
+            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
+        )
+    for k, x, y in zip(keys, a, b, strict=True):
+        print(f"{k:>20} {x * 100:+7.2f} ({r['low'][k] * 100:+6.2f}) {y * 100:+7.2f}")
+    print(
+        f"baseline AUC {r['base']:.3f}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
     )
 
 
@@ -157,19 +390,47 @@ def walltime() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["reduction", "agreement", "walltime"])
+    ap.add_argument(
+        "mode",
+        choices=[
+            "reduction",
+            "agreement",
+            "probe",
+            "reliability",
+            "resample",
+            "proportional",
+            "variant",
+            "walltime",
+        ],
+    )
     ap.add_argument("--recipe", default="nih-nodule")
     ap.add_argument("--target-positives", type=int, default=None)
     ap.add_argument(
-        "--pool-full", type=int, default=None, help="agreement: training images of the large run"
+        "--pool-full",
+        type=int,
+        default=None,
+        help="agreement: training images of the full run (all)",
     )
+    ap.add_argument(
+        "--dim-full", type=int, default=None, help="agreement: PCA dim of the full run (none)"
+    )
+    ap.add_argument("--seeds", type=int, default=3, help="agreement/probe: seeds per candidate")
+    ap.add_argument("--compare", default=None, help="proportional: JSON with the full-size gains")
     args = ap.parse_args()
-    global POOL_FULL
-    POOL_FULL = args.pool_full
     if args.mode == "reduction":
         reduction(args.recipe, args.target_positives)
     elif args.mode == "agreement":
-        agreement(args.recipe, args.target_positives)
+        agreement(args.recipe, args.target_positives, args.seeds, args.pool_full, args.dim_full)
+    elif args.mode == "reliability":
+        reliability(args.recipe, args.seeds)
+    elif args.mode == "resample":
+        resample(args.recipe, args.seeds)
+    elif args.mode == "proportional":
+        proportional(args.recipe, args.seeds, args.compare)
+    elif args.mode == "variant":
+        variant(args.recipe, args.seeds, args.pool_full, args.dim_full, args.compare)
+    elif args.mode == "probe":
+        probe(args.recipe, args.seeds, args.pool_full, args.dim_full)
     else:
         walltime()
 

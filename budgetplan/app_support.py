@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
+from budgetplan.notices import SIMULATED_SUBTITLE
 
 if TYPE_CHECKING:
     from budgetplan.data.label_table import LabelTable
@@ -43,11 +44,6 @@ ProgressFn = Callable[[int, int, str], None]
 
 STORE_ENV = "BUDGETPLAN_APP_STORE"
 QUICK_ENV = "BUDGETPLAN_APP_QUICK"
-SIMULATED_NOTICE = (
-    "The features (embeddings) of this store are SIMULATED, generated rather than computed from "
-    "images: relations, gains and plans illustrate the method, they are not findings about real "
-    "images."
-)
 
 
 # ---------------------------------------------------------------------- store choice
@@ -120,20 +116,6 @@ def prepare_store(choice: StoreChoice, progress: ProgressFn | None = None) -> No
     open_store(choice, progress=progress)
 
 
-def simulated_notice(simulated: bool | None, demo: bool = False) -> str | None:
-    """The sentence every page shows when the features are simulated (None otherwise); for the
-    embedded default, the demo's own notice (real NIH labels, simulated embeddings)."""
-    if not simulated:
-        return None
-    if demo:
-        try:
-            from budgetplan.data.demo import SIMULATED_NOTICE as DEMO_NOTICE
-        except ImportError:  # pragma: no cover - a partial install
-            return SIMULATED_NOTICE
-        return DEMO_NOTICE
-    return SIMULATED_NOTICE
-
-
 # ---------------------------------------------------------------------- upload and ingest
 def uploads_root() -> Path:
     """Where datasets ingested from the app's uploads are kept (under the budgetplan cache)."""
@@ -144,32 +126,9 @@ def uploads_root() -> Path:
 
 def load_uploaded_vectors(data: bytes, name: str) -> np.ndarray:
     """An (N, d) float array from the bytes of an uploaded ``.npy`` (``allow_pickle=False``)."""
-    if not data:
-        raise InputFileError(name, "file is empty")
-    try:
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise InputFileError(name, f"not a readable .npy array without pickles ({first})") from None
-    if isinstance(arr, np.lib.npyio.NpzFile):  # pragma: no cover - np.load of .npz bytes
-        raise InputFileError(name, "is an .npz archive; upload a single .npy array")
-    if arr.ndim != 2:
-        raise InputFileError(name, f"expected an (N, d) array, found shape {arr.shape}")
-    if arr.dtype.kind not in "fiu":
-        raise InputFileError(name, f"expected numbers, found dtype {arr.dtype}")
-    return arr.astype(np.float32, copy=False)
+    from budgetplan.embeddings.files import embeddings_from_bytes
 
-
-def _upload_ids(data: bytes, name: str) -> list[str]:
-    try:
-        lines = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise InputFileError(name, "ids file is not UTF-8 text") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise InputFileError(name, "ids file is empty")
-    return [s.strip() for s in lines]
+    return embeddings_from_bytes(data, name)
 
 
 def ingest_upload(
@@ -195,6 +154,7 @@ def ingest_upload(
 
     from budgetplan.data.csv_labels import load_label_csv
     from budgetplan.dataset import Dataset
+    from budgetplan.embeddings.files import ids_from_bytes
 
     safe = Path(labels_name).name or "labels.csv"
     if not safe.lower().endswith((".csv", ".csv.gz", ".tsv")):
@@ -207,7 +167,7 @@ def ingest_upload(
             labels = load_label_csv(path)
         except InputFileError as exc:  # name the upload, not the temp file
             raise InputFileError(labels_name, exc.problem) from None
-    ids = _upload_ids(ids_data, ids_name) if ids_data is not None else list(labels.ids)
+    ids = ids_from_bytes(ids_data, ids_name) if ids_data is not None else list(labels.ids)
     if len(ids) != vectors.shape[0]:
         what = (
             f"{ids_name} lists {len(ids)} ids"
@@ -283,7 +243,7 @@ def prevalence_chart(frame: pd.DataFrame, simulated: bool = False) -> alt.FacetC
         )
         .properties(width=max(300, 40 * frame["class"].nunique()), height=220)
     )
-    subtitle = ["labels are real; features are simulated (demo)"] if simulated else []
+    subtitle = [f"labels are real; {SIMULATED_SUBTITLE}"] if simulated else []
     return chart.facet(row=alt.Row("source:N", title=None)).properties(
         title=alt.TitleParams("Class prevalence per source and split", subtitle=subtitle)
     )
@@ -399,7 +359,7 @@ def gain_chart(
         .encode(y=y, x=alt.X(f"{low}:Q", title=x_title), x2=f"{high}:Q", tooltip=tips)
     )
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="black").encode(x="x:Q")
-    subtitle = ["features are simulated (demo)"] if simulated else []
+    subtitle = [SIMULATED_SUBTITLE] if simulated else []
     return (bars + err + zero).properties(
         title=alt.TitleParams(title, subtitle=subtitle, anchor="start"),
         width=460,
@@ -454,7 +414,7 @@ def predictor_chart(
             0, base.transform_regression(relation, gain).mark_line(color="gray", strokeDash=[4, 4])
         )
     rho_text = "n/a" if rho is None or not np.isfinite(rho) else f"{rho:+.2f}"
-    return alt.layer(*layers).properties(
+    return alt.LayerChart(layer=layers).properties(
         title=f"{relation} vs measured gain: rank correlation {rho_text} (n = {n})",
         width=420,
         height=300,
@@ -611,16 +571,9 @@ QUICK_TRAIN: dict[str, Any] = {
 
 def plan_data(dataset: Dataset) -> Any:
     """The planner's view (``planner.sources.PlanData``) of an open dataset."""
-    from budgetplan.planner.sources import PlanData
+    from budgetplan.planner.sources import plan_data_from_dataset
 
-    return PlanData(
-        name=dataset.name,
-        labels=dataset.labels,
-        vectors=dataset.vectors,
-        checksum=dataset.checksum,
-        simulated=dataset.simulated,
-        default_target=dataset.default_target,
-    )
+    return plan_data_from_dataset(dataset)
 
 
 def app_config(

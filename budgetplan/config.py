@@ -36,11 +36,13 @@ class DataConfig:
 
     ``kind``: ``demo`` (the embedded NIH default), ``store`` (a Dataset directory at ``store``),
     ``digits`` (scikit-learn's 8x8 digits, pixels as embeddings), ``nih-chexpert`` (NIH and
-    CheXpert stacked to 20 classes, simulated embeddings).
+    CheXpert stacked to 20 classes, simulated embeddings). ``n_images`` (``nih-chexpert`` only):
+    plan on a random sample of this many rows of the stacked table (tests, smoke runs).
     """
 
     kind: str = "demo"
     store: str | None = None
+    n_images: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ class SimulationConfig:
     keep). Successive halving: every candidate gets ``initial_seeds`` runs, then the top
     ``1/eta`` get ``eta`` times more, until ``max_seeds``. ``max_candidates``: how many of the
     relation-screened candidates are trained at all (the rest are ordered by the gain predictor).
-    ``max_replicas``: replicas per batched training call (memory bound).
+    ``max_replicas``: replicas per batched training call (memory bound). ``per_source``: when a
+    class is labelled in several sources (NIH + CheXpert), offer one candidate per source x class
+    ("Effusion @ nih", "Effusion @ chexpert") instead of one for the class.
     """
 
     pool_images: int | None = 12000
@@ -66,6 +70,7 @@ class SimulationConfig:
     max_replicas: int = 64
     executor: str = "local"
     workers: int = 2
+    per_source: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,15 @@ class SelectionConfig:
 
     A candidate is recommendable only if its gain over the baseline is significantly above zero:
     one-sided paired test across seeds with p < ``alpha`` AND the lower end of the two-sided
-    ``1 - alpha`` CI above 0. Each greedy step keeps a class only if the new set also beats the
+    ``1 - alpha`` CI above 0, AND a mean gain above ``min_gain`` (target AUC; 0.001 = 0.1
+    points: a negligible but very regular difference can pass the test alone). Each greedy step keeps a class only if the new set also beats the
     current set (paired, same test). ``max_classes`` bounds the plan; ``greedy_width`` is how many
     of the best remaining singles are tried at each step. ``random_draws``: random class sets of
     equal cost trained for the control.
     """
 
     alpha: float = 0.05
+    min_gain: float = 0.0
     max_classes: int = 3
     greedy_width: int = 3
     random_draws: int = 2
@@ -221,6 +228,10 @@ def _check_types(cfg: RecommendConfig, where: str | os.PathLike[str]) -> None:
 
     if cfg.data.kind not in DATA_KINDS:
         raise bad("data.kind", f"{cfg.data.kind!r} is not one of {', '.join(DATA_KINDS)}")
+    if cfg.data.n_images is not None and (
+        not isinstance(cfg.data.n_images, int) or cfg.data.n_images < 100
+    ):
+        raise bad("data.n_images", f"{cfg.data.n_images!r} must be an integer >= 100")
     if cfg.data.kind == "store" and not cfg.data.store:
         raise bad("data.store", "kind 'store' needs a store directory")
     if cfg.budget is not None and (not isinstance(cfg.budget, int | float) or cfg.budget <= 0):
@@ -238,6 +249,11 @@ def _check_types(cfg: RecommendConfig, where: str | os.PathLike[str]) -> None:
         raise bad("simulation.initial_seeds", "needs at least 2 seeds for a paired comparison")
     if sim.executor not in ("local", "process"):
         raise bad("simulation.executor", f"{sim.executor!r} is not 'local' or 'process'")
+    mg = cfg.selection.min_gain
+    if isinstance(mg, bool) or not isinstance(mg, int | float) or not 0 <= mg < 1:
+        raise bad("selection.min_gain", f"{mg!r} must be a number in [0, 1) (target AUC)")
+    if not isinstance(sim.per_source, bool):
+        raise bad("simulation.per_source", f"{sim.per_source!r} must be true or false")
     if not 0 < cfg.selection.alpha < 0.5:
         raise bad("selection.alpha", f"{cfg.selection.alpha!r} must be in (0, 0.5)")
 

@@ -80,23 +80,18 @@ cfg = sup.app_config(
     costs=costs,
     quick=settings["quick"],
 )
-key = (ui.store_spec(), cfg.hash)
-if st.button("Make the plan", type="primary", key="make_plan"):
-    try:
-        rec = ui.recommend(ds, cfg, "planning")
-    except BudgetplanError as exc:
-        ui.fail(exc, "Cannot make a plan")
-    else:
-        st.session_state["plan_result"] = (key, rec)
-
-result = st.session_state.get("plan_result")
-if result is None:
-    st.info("Set the budget and the costs, then make the plan.")
-    st.stop()
-shown_key, rec = result
+rec = ui.recommend_on_click(
+    ds,
+    cfg,
+    button="Make the plan",
+    button_key="make_plan",
+    state_key="plan_result",
+    progress_text="planning",
+    fail_text="Cannot make a plan",
+    empty_text="Set the budget and the costs, then make the plan.",
+    stale_text="This plan was made with other settings; press 'Make the plan' to update it.",
+)
 plan = rec.plan
-if shown_key != key:
-    st.warning("This plan was made with other settings; press 'Make the plan' to update it.")
 
 st.subheader(
     f"Plan for {plan.target}: {len(plan.actions)} action(s), {plan.total_cost:g} of {plan.budget:g} {plan.unit}"

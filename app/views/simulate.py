@@ -6,7 +6,6 @@ import streamlit as st
 import ui
 
 from budgetplan import app_support as sup
-from budgetplan.errors import BudgetplanError
 
 ds = ui.dataset()
 ui.header("Simulate", ds)
@@ -26,23 +25,17 @@ cfg = sup.app_config(
     quick=settings["quick"],
     classes=ds.classes,
 )
-key = (ui.store_spec(), cfg.hash)
-
-if st.button("Run the simulation", type="primary", key="run_simulation"):
-    try:
-        rec = ui.recommend(ds, cfg, "simulating")
-    except BudgetplanError as exc:
-        ui.fail(exc, "Cannot simulate")
-    else:
-        st.session_state["simulation"] = (key, rec)
-
-result = st.session_state.get("simulation")
-if result is None:
-    st.info("Choose the settings and run the simulation. Runs already in the cache show at once.")
-    st.stop()
-shown_key, rec = result
-if shown_key != key:
-    st.warning("These results are for earlier settings; run again to update them.")
+rec = ui.recommend_on_click(
+    ds,
+    cfg,
+    button="Run the simulation",
+    button_key="run_simulation",
+    state_key="simulation",
+    progress_text="simulating",
+    fail_text="Cannot simulate",
+    empty_text="Choose the settings and run the simulation. Runs already in the cache show at once.",
+    stale_text="These results are for earlier settings; run again to update them.",
+)
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Target", rec.plan.target)

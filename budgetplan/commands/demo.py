@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from budgetplan.data.demo import SIMULATED_NOTICE, demo_dataset, demo_root
+    from budgetplan.data.demo import demo_dataset, demo_root
+    from budgetplan.notices import DEMO_NOTICE
     from budgetplan.progress import tqdm_progress
 
     t0 = time.perf_counter()
@@ -46,50 +47,15 @@ def run_build(args: argparse.Namespace) -> int:
         f"{dataset.embeddings.dim}-d, in {time.perf_counter() - t0:.1f} s"
     )
     print(f"path: {dataset.root}")
-    print(SIMULATED_NOTICE)
+    print(DEMO_NOTICE)
     return 0
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from budgetplan.data.demo import demo_dataset
+    from budgetplan.data.demo import demo_dataset, describe
     from budgetplan.progress import tqdm_progress
 
     with tqdm_progress("demo build", unit="step") as progress:
         dataset = demo_dataset(progress=progress, n_images=args.n_images)
     print(describe(dataset))
     return 0
-
-
-def describe(dataset: Any) -> str:
-    """Size, classes, prevalence per split, the simulated notice and the path, as text."""
-    import pandas as pd
-
-    from budgetplan.data.demo import SIMULATED_NOTICE
-
-    labels = dataset.labels
-    manifest = dataset.embeddings.manifest
-    lines = [
-        f"{dataset.name}",
-        f"  images: {labels.n_images:,} ({', '.join(f'{s} {int((labels.split == s).sum()):,}' for s in ('train', 'val', 'test'))}); "
-        f"patients: {len(set(labels.patient.tolist())):,}",
-        f"  classes ({labels.n_classes}): {', '.join(labels.classes)}",
-        f"  default target: {dataset.default_target}",
-        f"  features: {dataset.embeddings.dim}-d, backbone {manifest.get('backbone')!r}, "
-        f"{'SIMULATED' if dataset.simulated else 'computed from images'}; "
-        f"index {dataset.embeddings.index_kind}",
-        f"  path: {dataset.root}",
-        "",
-        "positives (prevalence) per split:",
-    ]
-    cols = {}
-    for split in ("train", "val", "test", None):
-        c = labels.counts(split)
-        name = split or "all"
-        cols[name] = [
-            f"{p:,} ({v:.2%})" for p, v in zip(c["positives"], c["prevalence"], strict=True)
-        ]
-    frame = pd.DataFrame(cols, index=labels.classes)
-    lines.append(frame.to_string())
-    if dataset.simulated:
-        lines += ["", SIMULATED_NOTICE]
-    return "\n".join(lines)

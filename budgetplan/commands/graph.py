@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from budgetplan.commands.relations import add_common_arguments, open_and_target, simulated_notice
+from budgetplan.commands.relations import add_common_arguments, open_and_target
+from budgetplan.notices import simulated_notice
 from budgetplan.relations.table import RELATIONS
 
 

@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from budgetplan.errors import DataMismatchError, InputFileError
+from budgetplan.errors import DataMismatchError
 
 
 def register(subparsers: Any) -> None:
@@ -48,67 +46,10 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_embeddings(path: Path) -> np.ndarray:
-    """An (N, d) array from a .npy (memory-mapped) or an .npz with one array; never unpickles."""
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputFileError(path, "file is empty")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.files)
-                pick = [n for n in names if n in ("embeddings", "vectors", "features")] or names
-                if len(pick) != 1:
-                    raise InputFileError(
-                        path, f"holds arrays {names}; keep one, or name it 'embeddings'"
-                    )
-                arr = z[pick[0]]
-        else:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except InputFileError:
-        raise
-    except (ValueError, OSError, EOFError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise InputFileError(
-            path, f"not a readable .npy/.npz array without pickles ({first})"
-        ) from None
-    if arr.ndim != 2:
-        raise InputFileError(path, f"expected an (N, d) array, found shape {arr.shape}")
-    if arr.dtype.kind not in "fiu":
-        raise InputFileError(path, f"expected numbers, found dtype {arr.dtype}")
-    return arr
-
-
-def load_ids(path: Path) -> list[str]:
-    """Ids, one per line (blank trailing lines ignored)."""
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read as UTF-8 text: {exc}") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise InputFileError(path, "file is empty (no ids)")
-    ids = [s.strip() for s in lines]
-    for i, s in enumerate(ids):
-        if not s:
-            raise InputFileError(
-                path, f"line {i + 1} is blank; every row of the embeddings needs an id"
-            )
-    seen: dict[str, int] = {}
-    for i, s in enumerate(ids):
-        if s in seen:
-            raise InputFileError(path, f"duplicate id {s!r} on lines {seen[s] + 1} and {i + 1}")
-        seen[s] = i
-    return ids
-
-
 def run(args: argparse.Namespace) -> int:
     from budgetplan.data.csv_labels import load_label_csv
     from budgetplan.dataset import Dataset
+    from budgetplan.embeddings.files import load_embeddings, load_ids
     from budgetplan.progress import tqdm_progress
 
     vectors = load_embeddings(args.embeddings)

@@ -60,26 +60,8 @@ def open_and_target(args: argparse.Namespace) -> tuple[Any, str]:
     return dataset, dataset.classes[dataset.labels.class_index(name)]
 
 
-def simulated_notice(dataset: Any) -> str | None:
-    """The demo's notice when the dataset's features are simulated, else None."""
-    if not dataset.simulated:
-        return None
-    from budgetplan.relations.outputs import SIMULATED_NOTE
-
-    try:
-        from budgetplan.data import demo
-    except ImportError:
-        return SIMULATED_NOTE
-    notice = getattr(demo, "simulated_notice", None) or getattr(demo, "SIMULATED_NOTICE", None)
-    if callable(notice):
-        try:
-            notice = notice(dataset)
-        except TypeError:
-            notice = notice()
-    return str(notice) if notice else SIMULATED_NOTE
-
-
 def run(args: argparse.Namespace) -> int:
+    from budgetplan.notices import simulated_notice
     from budgetplan.progress import tqdm_progress
     from budgetplan.relations.outputs import format_relation_table, write_relation_outputs
     from budgetplan.relations.table import DEFAULT_RELATIONS, relation_matrices, relation_table

@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         )
         table, base_runs, report, _ = simulate(s)
     if s.data.simulated:
-        print("NOTE: the features are SIMULATED (embedded demo); numbers illustrate the method.")
+        from budgetplan.planner.report import simulated_note
+
+        print(simulated_note(s.data.name))
     auc = [r.auc for r in base_runs]
     print(
         f"Target {s.problem.target}: baseline AUC {sum(auc) / len(auc):.3f} over {len(auc)} seeds"

@@ -29,7 +29,12 @@ import pandas as pd
 
 from budgetplan.data.csv_labels import read_csv_checked
 from budgetplan.data.label_table import LabelTable
-from budgetplan.data.shipped import CHEXPERT_FILE, torchxrayvision_data_file
+from budgetplan.data.shipped import (
+    CHEXPERT_FILE,
+    ages,
+    check_columns,
+    torchxrayvision_data_file,
+)
 from budgetplan.data.splits import patient_split
 from budgetplan.errors import BudgetplanError, InputFileError
 
@@ -98,13 +103,7 @@ def load_chexpert(
         path, dtype={"Path": str, "Sex": str, "AP/PA": str, "Frontal/Lateral": str}
     )
     wanted = (*_META, NO_FINDING, *CHEXPERT_CLASSES)
-    missing = [c for c in wanted if c not in df.columns]
-    if missing:
-        raise InputFileError(
-            path, f"not a CheXpert label CSV: no column(s) {', '.join(map(repr, missing))}"
-        )
-    if len(df) == 0:
-        raise InputFileError(path, "has a header but no rows")
+    check_columns(df, wanted, path, "a CheXpert label CSV")
 
     raw = df[list(CHEXPERT_CLASSES)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     nonnumeric = np.isnan(raw) & df[list(CHEXPERT_CLASSES)].notna().to_numpy()
@@ -144,13 +143,11 @@ def load_chexpert(
             "path": ids,
             "view": view,
             "frontal_lateral": frontal.to_numpy(),
-            "age": pd.to_numeric(df["Age"], errors="coerce").to_numpy(),
+            "age": ages(df["Age"]),
             "sex": df["Sex"].fillna("").astype(str).to_numpy(),
             "no_finding": no_finding,
         }
     )
-    if meta["age"].notna().all():
-        meta["age"] = meta["age"].astype(np.int64)
     patient_arr = patient.to_numpy(dtype=str)
     return LabelTable(
         values=values,

@@ -10,7 +10,8 @@ Two processes may build at once: each builds into its own temporary directory an
 into place; the loser of the rename deletes its copy and opens the winner's.
 
 Every output made from it must say that its features are simulated: print
-:data:`SIMULATED_NOTICE` (or :func:`simulated_notice` of the dataset).
+:data:`budgetplan.notices.DEMO_NOTICE` (or :func:`budgetplan.notices.simulated_notice` of the
+dataset, which recognises the demo with :func:`is_demo`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.data.simulate_embeddings import GENERATOR_VERSION, LatentModel, simulate_embeddings
 from budgetplan.errors import BudgetplanError
+from budgetplan.notices import simulated_notice
 from budgetplan.paths import cache_dir
 from budgetplan.progress import ProgressFn
 
@@ -40,17 +43,14 @@ DEMO_NAME = (
 DEMO_SEED = 0
 DEMO_TARGET = "Nodule"
 _SUBSET_STREAM = 0x5AB5E7
-#: The line every command prints when it uses the demo (or any simulated store).
-SIMULATED_NOTICE = (
-    "NOTE: the features are SIMULATED (embedded demo: real NIH ChestX-ray14 labels, simulated "
-    "embeddings); numbers illustrate the method, not a real image model."
-)
+#: The name recorded in the demo's dataset.json (how :func:`is_demo` recognises it).
+DEMO_TITLE = "demo: NIH ChestX-ray14 labels, simulated features"
 
 
-def simulated_notice(dataset: object) -> str | None:
-    """:data:`SIMULATED_NOTICE` when ``dataset`` (a Dataset, store or bool) is simulated, else None."""
-    simulated = dataset if isinstance(dataset, bool) else bool(getattr(dataset, "simulated", False))
-    return SIMULATED_NOTICE if simulated else None
+def is_demo(dataset: object) -> bool:
+    """True when ``dataset`` (a Dataset) is the embedded default or one of its subsets."""
+    info = getattr(dataset, "info", None)
+    return isinstance(info, dict) and info.get("name") == DEMO_TITLE
 
 
 def demo_root(n_images: int | None = None) -> Path:
@@ -105,7 +105,7 @@ def build_demo(
         table,
         vectors,
         table.ids,
-        name="demo: NIH ChestX-ray14 labels, simulated features",
+        name=DEMO_TITLE,
         default_target=DEMO_TARGET,
         backbone=GENERATOR_VERSION,
         weights=None,
@@ -163,13 +163,47 @@ def demo_dataset(
     return Dataset.open(root)
 
 
+def describe(dataset: Dataset) -> str:
+    """Size, classes, prevalence per split, the simulated notice and the path, as text
+    (what ``budgetplan demo info`` prints)."""
+    labels = dataset.labels
+    manifest = dataset.embeddings.manifest
+    lines = [
+        f"{dataset.name}",
+        f"  images: {labels.n_images:,} ({', '.join(f'{s} {int((labels.split == s).sum()):,}' for s in ('train', 'val', 'test'))}); "
+        f"patients: {len(set(labels.patient.tolist())):,}",
+        f"  classes ({labels.n_classes}): {', '.join(labels.classes)}",
+        f"  default target: {dataset.default_target}",
+        f"  features: {dataset.embeddings.dim}-d, backbone {manifest.get('backbone')!r}, "
+        f"{'SIMULATED' if dataset.simulated else 'computed from images'}; "
+        f"index {dataset.embeddings.index_kind}",
+        f"  path: {dataset.root}",
+        "",
+        "positives (prevalence) per split:",
+    ]
+    cols = {}
+    for split in ("train", "val", "test", None):
+        c = labels.counts(split)
+        name = split or "all"
+        cols[name] = [
+            f"{p:,} ({v:.2%})" for p, v in zip(c["positives"], c["prevalence"], strict=True)
+        ]
+    frame = pd.DataFrame(cols, index=labels.classes)
+    lines.append(frame.to_string())
+    notice = simulated_notice(dataset)
+    if notice:
+        lines += ["", notice]
+    return "\n".join(lines)
+
+
 __all__ = [
     "DEMO_NAME",
-    "SIMULATED_NOTICE",
+    "DEMO_TITLE",
     "build_demo",
     "demo_dataset",
     "demo_root",
+    "describe",
+    "is_demo",
     "patient_subset",
     "simulate_embeddings",
-    "simulated_notice",
 ]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from budgetplan.data.csv_labels import read_csv_checked
 from budgetplan.data.label_table import LabelTable
-from budgetplan.data.shipped import NIH_FILE, torchxrayvision_data_file
+from budgetplan.data.shipped import NIH_FILE, ages, check_columns, torchxrayvision_data_file
 from budgetplan.data.splits import patient_split
 from budgetplan.errors import InputFileError
 
@@ -70,13 +70,7 @@ def load_nih(
     """
     path = Path(path) if path is not None else nih_csv_path()
     df = read_csv_checked(path, usecols=lambda c: c in _COLUMNS, dtype={"Patient ID": str})
-    missing = [c for c in _COLUMNS if c not in df.columns]
-    if missing:
-        raise InputFileError(
-            path, f"not an NIH Data_Entry CSV: no column(s) {', '.join(map(repr, missing))}"
-        )
-    if len(df) == 0:
-        raise InputFileError(path, "has a header but no rows")
+    check_columns(df, _COLUMNS, path, "an NIH Data_Entry CSV")
 
     findings = df["Finding Labels"].fillna("").astype(str)
     dummies = findings.str.get_dummies(sep="|")  # one vectorised pass over the "|" lists
@@ -113,12 +107,10 @@ def load_nih(
         {
             "path": "images/" + df["Image Index"].astype(str),
             "view": df["View Position"].astype(str).to_numpy(),
-            "age": pd.to_numeric(df["Patient Age"], errors="coerce").to_numpy(),
+            "age": ages(df["Patient Age"]),
             "sex": df["Patient Gender"].astype(str).to_numpy(),
         }
     )
-    if meta["age"].notna().all():
-        meta["age"] = meta["age"].astype(np.int64)
     dup = pd.Series(ids).duplicated()
     if dup.any():
         r = int(np.argmax(dup.to_numpy()))

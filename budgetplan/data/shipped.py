@@ -7,7 +7,11 @@ import torch and take seconds) and never download anything.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from budgetplan.errors import BudgetplanError, InputFileError
 
@@ -31,3 +35,19 @@ def torchxrayvision_data_file(name: str) -> Path:
         Path(next(iter(spec.submodule_search_locations))) / "data" / name,
         "not shipped by this torchxrayvision installation; pass the CSV's path explicitly",
     )
+
+
+def check_columns(df: pd.DataFrame, wanted: Iterable[str], path: Path, kind: str) -> None:
+    """One-line error naming ``path`` when ``df`` lacks a ``wanted`` column or has no rows
+    (``kind`` names the expected file, e.g. "an NIH Data_Entry CSV")."""
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise InputFileError(path, f"not {kind}: no column(s) {', '.join(map(repr, missing))}")
+    if len(df) == 0:
+        raise InputFileError(path, "has a header but no rows")
+
+
+def ages(column: pd.Series) -> np.ndarray:
+    """Ages in years: whole numbers (int64) when every row has one, else float with NaN."""
+    age = pd.to_numeric(column, errors="coerce").to_numpy()
+    return age.astype(np.int64) if not np.isnan(age).any() else age

@@ -8,7 +8,8 @@ its own early stopping on validation macro AUC. A replica that stops is removed 
 
 Determinism and the batched == looped property: replica r draws everything from two generators
 seeded from ``seeds[r]`` alone (CPU: initial weights, then one permutation per epoch; device:
-dropout masks and view noise, in the order the method's code asks for them), and every
+dropout masks (16-bit integer draws, ``views.dropout_masks``) and view noise, in the order the
+method's code asks for them), and every
 operation is per replica (batched matmul, elementwise Adam without cross-replica clipping), so a
 replica trained alone or in any batch gives the same weights up to float round-off.
 
@@ -212,14 +213,67 @@ def macro_auc_fast(
     if isinstance(scores, Tensor):
         scores = scores.detach().cpu().numpy()
     s = np.asarray(scores, dtype=np.float32)  # numpy's sort is much faster than torch's on CPU
-    lab = np.broadcast_to(np.asarray(labels, dtype=np.float32), s.shape)
+    lab = np.asarray(labels, dtype=np.float32)
+    if lab.ndim == 2:  # shared by the replicas: count once, broadcast lazily
+        lab = lab[None]
+    if lab.shape[1:] != s.shape[1:] or lab.shape[0] not in (1, s.shape[0]):
+        raise DataMismatchError(f"labels {lab.shape} do not match scores {s.shape}")
     if classes is not None:
         idx = list(classes)
         s, lab = s[..., idx], lab[..., idx]
     known = ~np.isnan(lab)
     pos = known & (lab > 0.5)
     n_pos = pos.sum(axis=1).astype(np.float64)
-    n_neg = (known & (lab <= 0.5)).sum(axis=1).astype(np.float64)
+    n_neg = known.sum(axis=1) - n_pos
+    rank_sum = _rank_sum(s, known, pos)
+    valid = (n_pos > 0) & (n_neg > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / np.maximum(n_pos * n_neg, 1.0)
+    count = valid.sum(axis=1)
+    total = np.where(valid, auc, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+_TOP = np.uint32(0xFFFFFFFE)  # key of unannotated entries: above every score, flag bit 0
+
+
+def _rank_sum(s: np.ndarray, known: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Rank sum of the positives ``(R, C)`` (average ranks for ties) by ONE value sort.
+
+    Each score becomes an order-preserving unsigned 32-bit key whose lowest bit is replaced by
+    the positive flag; unannotated entries get the largest key (flag 0). After a plain value sort
+    (several times faster than an argsort) the flags give the positives' ranks directly. The
+    (replica, class) columns where two annotated scores share their upper 31 bits (a tie, or
+    scores one float step apart) or a score is NaN are recomputed exactly by the argsort path.
+    """
+    # label bits (1 or R, C, M): positive 1, negative 0, unannotated _TOP
+    lab_bits = np.where(known, pos.astype(np.uint32), _TOP).transpose(0, 2, 1)
+    scores = np.ascontiguousarray((s + np.float32(0.0)).transpose(0, 2, 1))  # -0.0 -> +0.0
+    key: np.ndarray = scores.view(np.uint32)
+    flip = (key.view(np.int32) >> 31).view(np.uint32)  # all ones for negative scores
+    flip |= np.uint32(0x80000000)
+    key ^= flip  # order-preserving: negative -> ~bits, positive -> bits | sign bit
+    key &= _TOP
+    key |= lab_bits
+    key.sort(axis=-1)  # (R, C, M)
+    near = (key[..., 1:] ^ key[..., :-1]) < 2  # equal upper 31 bits
+    near &= key[..., 1:] != _TOP
+    redo = near.any(axis=-1)
+    if np.isnan(s).any():
+        redo |= (np.isnan(s) & known).any(axis=1)
+    ranks = np.arange(1, key.shape[-1] + 1, dtype=np.float64)
+    out = (key & np.uint32(1)).astype(np.float64) @ ranks
+    if redo.any():
+
+        def cols(a: np.ndarray) -> np.ndarray:  # (K, M, 1): the columns to redo
+            return np.broadcast_to(a, s.shape).transpose(0, 2, 1)[redo][:, :, None]
+
+        out[redo] = _rank_sum_average(cols(s), cols(known), cols(pos))[:, 0]
+    return out
+
+
+def _rank_sum_average(s: np.ndarray, known: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Rank sum of the positives ``(R, C)`` with average ranks for ties (argsort path)."""
     # unannotated entries rank above everything and are excluded from the positives' rank sum
     v = np.ascontiguousarray(np.where(known, s, np.inf).transpose(0, 2, 1))  # (R, C, M)
     order = np.argsort(v, axis=-1)
@@ -233,13 +287,7 @@ def macro_auc_fast(
     last = np.minimum.accumulate(np.where(last_flag, ar, m - 1)[..., ::-1], axis=-1)[..., ::-1]
     ranks = (first + last) / 2.0 + 1.0  # 1-based average rank of each sorted entry
     pos_sorted = np.take_along_axis(np.ascontiguousarray(pos.transpose(0, 2, 1)), order, axis=-1)
-    rank_sum = np.where(pos_sorted, ranks, 0.0).sum(axis=-1)
-    valid = (n_pos > 0) & (n_neg > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / np.maximum(n_pos * n_neg, 1.0)
-    count = valid.sum(axis=1)
-    total = np.where(valid, auc, 0.0).sum(axis=1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(pos_sorted, ranks, 0.0).sum(axis=-1)
 
 
 class ReplicaAdam:
@@ -343,9 +391,14 @@ def _label_codes(y: Tensor) -> Tensor:
 
 
 def _decode(codes: Tensor) -> Tensor:
-    """Float labels (1, 0, NaN) from int8 codes, by one table lookup."""
-    table = torch.tensor([math.nan, 0.0, 1.0], device=codes.device)
-    return table.index_select(0, (codes + 1).long().reshape(-1)).view(codes.shape)
+    """Float labels (1, 0, NaN) from int8 codes: c (c + 1) / (c + 1), so -1 -> 0/0 = NaN.
+
+    Plain float arithmetic: on CPU, boolean-masked ops (masked_fill, where) cost several times
+    more per element than these vectorised passes.
+    """
+    v = codes.to(torch.float32)
+    w = v + 1.0
+    return v.mul_(w).div_(w)
 
 
 def _check_inputs(

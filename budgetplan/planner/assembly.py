@@ -96,13 +96,15 @@ class Assembly:
         return Assembly(self.target, self.base_ids, (*self.actions, action), label)
 
     def apply(
-        self, reference: LabelTable | tuple[np.ndarray, Sequence[str], Sequence[str]]
+        self, reference: LabelTable | tuple[np.ndarray, Sequence[str] | np.ndarray, Sequence[str]]
     ) -> np.ndarray:
         """Masked training values (N, C): reference labels where included, NaN elsewhere.
 
         ``reference``: a LabelTable or ``(values (N, C), ids (N,), classes)``; typically the
         training rows only. Actions with a ``source`` keep only rows of that source (LabelTable).
         """
+        ids: Sequence[str] | np.ndarray
+        classes: Sequence[str]
         if isinstance(reference, LabelTable):
             values, ids, classes, source = (
                 reference.values,

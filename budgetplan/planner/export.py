@@ -59,6 +59,7 @@ import pandas as pd
 from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import BudgetplanError, DataMismatchError
 from budgetplan.io import write_text_atomic, write_with_atomic
+from budgetplan.notices import SIMULATED_NOTICE
 from budgetplan.planner.plan import AnnotationPlan
 
 FORMATS = ("csv", "json", "labelstudio", "cvat", "markdown")
@@ -87,11 +88,6 @@ LABELSTUDIO_DATA_KEYS = (
     "labels_text",
     "rank",
     "plan_id",
-)
-SIMULATED_NOTICE = (
-    "The features behind this plan are SIMULATED (generated from real labels, not computed from "
-    "images): the numbers show how the planner works, not what annotating these classes would do "
-    "for real images."
 )
 
 
@@ -545,7 +541,7 @@ def markdown_report(plan: AnnotationPlan) -> str:
     out.append("")
     simulated = plan.provenance.get("simulated")
     if simulated:
-        out += [f"> **Simulated features.** {SIMULATED_NOTICE}", ""]
+        out += [f"> **Simulated features.** {SIMULATED_NOTICE.removeprefix('NOTE: ')}", ""]
     elif simulated is None:
         out += ["> Whether the features were real or simulated is not recorded in this plan.", ""]
     if plan.verdict:

@@ -86,7 +86,7 @@ def fit_predictor(
     finite = {
         k: (v if k == "combined" else abs(v)) for k, v in report.rho.items() if np.isfinite(v)
     }
-    report.best = max(finite, key=finite.get) if finite else None
+    report.best = max(finite, key=lambda k: finite[k]) if finite else None
     return report
 
 

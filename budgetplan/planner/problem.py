@@ -6,9 +6,9 @@ optionally reduced for speed. Why reduce (documented defaults in ``SimulationCon
 of one replica on all 112k x 1024 NIH vectors costs about a second on two cores, and the planner
 trains dozens of replicas, so by default it trains on
 
-- a training pool of every kept target positive plus a random sample of the other training
-  images (``pool_images`` in total): the target's negatives stay plentiful, and actions on the
-  real training set are scaled to the pool in proportion (``scale_count``);
+- a training pool of every kept target positive (at most half the pool) plus a random sample of
+  the other training images (``pool_images`` in total): the target's negatives stay plentiful,
+  and actions on the real training set are scaled to the pool in proportion (``scale_count``);
 - a validation sample (all target positives + random negatives, ``val_images``);
 - the embeddings projected by PCA fitted on the pool (``dim`` components), rescaled to unit
   mean squared norm.
@@ -47,6 +47,8 @@ class SimProblem:
     checksum: str
     n_train_full: int
     simulated: bool = False
+    pool_rows: np.ndarray | None = None  # rows of the dataset the pool holds (x_train order)
+    reduced: bool = False  # x_train is a PCA projection, not the dataset's own vectors
 
     @property
     def target_index(self) -> int:
@@ -99,6 +101,11 @@ def prepare_problem(
     train_pos = train[col[train] == 1]
     rest = np.setdiff1d(train, train_pos)
     if sim.pool_images is not None and len(train) > sim.pool_images:
+        # positives fill at most half the pool: a pool of only positives (a common target
+        # with a small --quick pool) has no negatives to learn from (baseline AUC 0.5)
+        n_pos = min(len(train_pos), sim.pool_images // 2)
+        if n_pos < len(train_pos):
+            train_pos = np.sort(rng.choice(train_pos, size=n_pos, replace=False))
         n_rest = max(0, sim.pool_images - len(train_pos))
         rest = np.sort(rng.choice(rest, size=min(n_rest, len(rest)), replace=False))
     pool = np.sort(np.concatenate([train_pos, rest]))
@@ -115,7 +122,9 @@ def prepare_problem(
     x_train = np.asarray(vectors[pool], dtype=np.float32)
     x_val = np.asarray(vectors[val], dtype=np.float32)
     x_test = np.asarray(vectors[test], dtype=np.float32)
-    if sim.dim is not None and sim.dim < x_train.shape[1]:
+    reduced = sim.dim is not None and sim.dim < x_train.shape[1]
+    if reduced:
+        assert sim.dim is not None
         x_train, x_val, x_test = _pca(x_train, x_val, x_test, sim.dim, seed)
 
     y_val = np.full((len(val), table.n_classes), np.nan, dtype=np.float32)
@@ -128,6 +137,11 @@ def prepare_problem(
             "val": sim.val_images,
             "dim": sim.dim,
             "seed": seed,
+            # the rows themselves, so a change in how the pool is drawn never reuses stale runs
+            "rows": [
+                hashlib.sha256(np.asarray(r, np.int64).tobytes()).hexdigest()[:16]
+                for r in (pool, val, test)
+            ],
         },
         sort_keys=True,
     )
@@ -149,6 +163,8 @@ def prepare_problem(
         checksum=hashlib.sha256(key.encode()).hexdigest()[:24],
         n_train_full=len(train),
         simulated=simulated,
+        pool_rows=pool,
+        reduced=bool(reduced),
     )
 
 

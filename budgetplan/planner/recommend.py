@@ -4,8 +4,10 @@
 
 1. load the labelled embeddings of the recipe (``sources``), prepare the reduced simulation
    problem (``problem``), the base state (``assembly.base_state``) and the cost model;
-2. score every candidate class with the cheap relations (``screen``), and add "annotate more
-   target images" when the base holds fewer target positives than the reference;
+2. score every candidate class with the cheap relations (``screen``; the pool's kNN from
+   ``neighbours.pool_knn``), and add "annotate more target images" when the base holds fewer
+   target positives than the reference; a class labelled in several sources (NIH + CheXpert)
+   becomes one candidate per source x class (``class_candidates``);
 3. size each candidate to the budget and train it with successive halving over seeds
    (``allocation``), paired against the baseline;
 4. fit the gain predictor (``predictor``) and order any candidate that was not trained;
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from budgetplan.config import RecommendConfig
+from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import BudgetplanError
 from budgetplan.planner.allocation import successive_halving
 from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET, base_state
@@ -154,18 +157,21 @@ def setup(
             f"--target-positives {config.target_positives} >= the {n_pos_avail} training positives: all kept"
         )
 
-    from budgetplan.relations.knn import exact_self_knn
+    from budgetplan.planner.neighbours import pool_knn
 
-    _, knn = exact_self_knn(np.ascontiguousarray(problem.x_train), k=10)
+    # the store's cached kNN on full vectors, exact search in a PCA-reduced pool (neighbours.py)
+    _, knn = pool_knn(problem, data.store, k=10)
     relations = relation_scores(
-        labels, data.vectors, target, problem.x_train, problem.y_train, seed=config.seed
+        labels,
+        data.vectors,
+        target,
+        problem.x_train,
+        problem.y_train,
+        seed=config.seed,
+        knn_indices=knn,
     )
 
-    candidates = [
-        Candidate(c)
-        for c, n in zip(relations["class"], relations["train_positives"], strict=True)
-        if n > 0
-    ]
+    candidates = class_candidates(labels, list(relations["class"]), config.simulation.per_source)
     if len(dropped):
         candidates.append(Candidate(target, ANNOTATE_TARGET))
     full_train = labels.ids[labels.split == "train"]
@@ -179,6 +185,7 @@ def setup(
         np.concatenate([dropped, train_negs]),
         knn,
         config.seed,
+        full_train_source=labels.source[labels.split == "train"],
     )
     sized = {c: size_set([c], orders, cost_model, budget, problem, base) for c in candidates}
     check_budget_buys(list(sized.values()), budget, problem, cost_model)
@@ -257,8 +264,9 @@ def simulate(s: Setup) -> tuple[pd.DataFrame, list, PredictorReport, dict]:
         rel_cols,
     )
     table = _ranked_table(
-        s.trained, untrained, predicted, ev_by, s.sized, rel_by_class, rel_cols, [], alpha
-    )
+        s.trained, untrained, predicted, ev_by, s.sized, rel_by_class, rel_cols, [], alpha,
+        config.selection.min_gain,
+    )  # fmt: skip
     return table, base_runs, report, ev_by
 
 
@@ -280,15 +288,14 @@ def recommend(
     steps = greedy_select(
         runner, s.base, base_runs, singles, s.orders, s.cost_model, budget, config.max_seeds,
         alpha, config.selection.max_classes, config.selection.greedy_width,
+        min_gain=config.selection.min_gain,
     )  # fmt: skip
     chosen = list(steps[-1].sized.members) if steps else []
     rc_sets, _, rc_stats, rc_runs = random_control(
         runner, s.base, base_runs, list(s.sized), len(chosen), s.orders, s.cost_model,
         budget, config.max_seeds, config.selection.random_draws, config.seed, alpha,
     )  # fmt: skip
-    chosen_names = {
-        (c.class_name if c.kind == ANNOTATE_CLASS else f"more {c.class_name}") for c in chosen
-    }
+    chosen_names = {c.label for c in chosen}
     table["chosen"] = table["class"].isin(chosen_names)
     plan = _build_plan(
         config,
@@ -319,6 +326,28 @@ def recommend(
     )
 
 
+def class_candidates(
+    labels: LabelTable, classes: list[str], per_source: bool = True
+) -> list[Candidate]:
+    """ "Annotate class c" for each class with training positives; per source x class when the
+    class is labelled (has training positives) in several sources and ``per_source`` is set
+    (DESIGN.md: "for several sources, each source x class"), e.g. "Effusion @ nih" and
+    "Effusion @ chexpert", so the plan can say on which images a class is worth buying."""
+    train = labels.split == "train"
+    source = np.asarray(labels.source).astype(str)
+    out: list[Candidate] = []
+    for c in classes:
+        pos = train & (labels.column(c) == 1)
+        if not pos.any():
+            continue
+        sources = sorted(set(source[pos].tolist()))
+        if per_source and len(sources) > 1:
+            out.extend(Candidate(c, source=s) for s in sources)
+        else:
+            out.append(Candidate(c))
+    return out
+
+
 def _specs(assembly, seeds: int):
     from budgetplan.planner.runner import RunSpec
 
@@ -330,7 +359,7 @@ def _nan0(x: float) -> float:
 
 
 def _ranked_table(
-    trained, untrained, predicted, ev_by, sized, rel_by_class, rel_cols, chosen, alpha
+    trained, untrained, predicted, ev_by, sized, rel_by_class, rel_cols, chosen, alpha, min_gain=0.0
 ) -> pd.DataFrame:
     rows = []
     for c in trained:
@@ -339,15 +368,16 @@ def _ranked_table(
         rel = rel_by_class.loc[c.class_name] if c.kind == ANNOTATE_CLASS else None
         rows.append(
             {
-                "class": c.class_name if c.kind == ANNOTATE_CLASS else f"more {c.class_name}",
+                "class": c.label,
                 "kind": c.kind,
+                "source": c.source,
                 **{r: (float(rel[r]) if rel is not None else float("nan")) for r in rel_cols},
                 "gain": st["gain"],
                 "gain_ci_low": st["ci_low"],
                 "gain_ci_high": st["ci_high"],
                 "p_value": st["p_value"],
                 "runs": ev.n_runs,
-                "significant": significant(st, alpha),
+                "significant": significant(st, alpha, min_gain),
                 "n_images": s.n_images,
                 "cost": s.cost,
                 "gain_per_cost": st["gain"] / s.cost if s.cost > 0 else float("nan"),
@@ -359,7 +389,7 @@ def _ranked_table(
         rel = rel_by_class.loc[c.class_name]
         rows.append(
             {
-                "class": c.class_name, "kind": c.kind, **{r: float(rel[r]) for r in rel_cols},
+                "class": c.label, "kind": c.kind, "source": c.source, **{r: float(rel[r]) for r in rel_cols},
                 "gain": float(g), "gain_ci_low": float("nan"), "gain_ci_high": float("nan"), "p_value": float("nan"),
                 "runs": 0, "significant": False, "n_images": sized[c].n_images, "cost": sized[c].cost,
                 "gain_per_cost": float(g) / sized[c].cost if sized[c].cost > 0 else float("nan"),
@@ -407,7 +437,8 @@ def _build_plan(
             if m.kind == ANNOTATE_TARGET:
                 reason = f"annotate {m.class_name} on {len(ids)} more images (about {round(len(ids) * _prevalence(problem))} new positives at the training prevalence)"
             else:
-                reason = f"{m.class_name} labels: measured gain for {problem.target}; target's kNN hard negatives first"
+                where = f" on {m.source} images" if m.source else ""
+                reason = f"{m.class_name} labels{where}: measured gain for {problem.target}; target's kNN hard negatives first"
             actions.append(
                 PlanAction(
                     m.kind,
@@ -452,8 +483,9 @@ def _build_plan(
     # without a budget the plan annotates whole training sets; its budget is then its own cost
     plan_budget = float(budget) if budget is not None else float(sum(a.cost for a in actions))
     verdict = _verdict(
-        problem.target, steps, expected, control, table, alpha, cost_model.unit, budget
-    )
+        problem.target, steps, expected, control, table, alpha, cost_model.unit, budget,
+        config.selection.min_gain,
+    )  # fmt: skip
     evidence = {
         "predictor": report.to_dict(),
         "runs_trained": runner.n_trained,
@@ -488,11 +520,12 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _verdict(target, steps, expected, control, table, alpha, unit, budget) -> str:
+def _verdict(target, steps, expected, control, table, alpha, unit, budget, min_gain=0.0) -> str:
     if not steps:
+        floor = f", and gain above {min_gain * 100:.1f} points" if min_gain > 0 else ""
         return (
             f"No class is worth its cost for {target}: no candidate's measured gain is significantly above zero "
-            f"(one-sided paired test across seeds, p < {alpha}, and CI low > 0). Keep the budget, or collect more {target} labels."
+            f"(one-sided paired test across seeds, p < {alpha}, and CI low > 0{floor}). Keep the budget, or collect more {target} labels."
         )
     names = steps[-1].sized.assembly.name
     g = expected["gain"] * 100

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 SHOWN_RELATIONS = ("similarity", "p_given_target", "knn_share")
+RELATION_HEADERS = {"similarity": "similarity", "p_given_target": "P(c|t)", "knn_share": "knn"}
 
 
 def _pts(x: float) -> str:
@@ -26,7 +27,7 @@ def _num(x: float, fmt: str = "{:.2f}") -> str:
 def render_table(table: pd.DataFrame, unit: str) -> str:
     """The ranked candidate table."""
     rels = [r for r in SHOWN_RELATIONS if r in table.columns]
-    head = ["class"] + [r.replace("_given_", "(c|t)").replace("_share", "") for r in rels]
+    head = ["class"] + [RELATION_HEADERS[r] for r in rels]
     head += ["gain", "95% CI", "runs", f"cost ({unit})", "gain/1k", "chosen"]
     rows = []
     for r in table.to_dict("records"):
@@ -78,9 +79,7 @@ def render(rec: Any) -> str:
     plan = rec.plan
     out: list[str] = []
     if rec.simulated:
-        out.append(
-            "NOTE: the features are SIMULATED (embedded demo: real labels, simulated embeddings); numbers illustrate the method."
-        )
+        out.append(simulated_note(rec.data_name))
     sim = plan.evidence.get("simulation", {})
     out.append(
         f"Target {plan.target} on {rec.data_name}: baseline AUC {plan.baseline['auc']:.3f} "
@@ -131,3 +130,18 @@ def render(rec: Any) -> str:
         f"({rec.runs_trained} runs trained, {rec.runs_cached} from cache, {rec.seconds:.0f} s)"
     )
     return "\n".join(out)
+
+
+def simulated_note(data_name: str) -> str:
+    """The NOTE line for simulated features: the demo's, the nih-chexpert recipe's (two sources,
+    every embedding simulated by the demo's generator), or the generic one for other stores."""
+    from budgetplan.data.demo import DEMO_TITLE
+    from budgetplan.notices import DEMO_NOTICE, SIMULATED_NOTICE
+
+    if data_name.startswith("nih+chexpert"):
+        return (
+            "NOTE: the features are SIMULATED (NIH and CheXpert labels are real; every image's "
+            "embedding, CheXpert's too, is simulated by the embedded demo's generator); numbers "
+            "illustrate the method, not a real image model."
+        )
+    return DEMO_NOTICE if data_name == DEMO_TITLE else SIMULATED_NOTICE

@@ -143,6 +143,9 @@ class Runner:
             )
 
             p = self.problem
+            # Always the array path (exact search among the pool rows): soft exposure needs
+            # every row's full neighbour list with distances inside the pool, which the store's
+            # kNN (planner.neighbours, neighbours outside the pool = -1) does not give.
             sims, idx = exact_self_knn(np.ascontiguousarray(p.x_train), k=10)
             self._soft = SoftExposureInputs(
                 label_distance(p.x_train, p.y_train), idx, knn_distances_from_similarities(sims)
@@ -288,12 +291,20 @@ def gain_stats(
     }
 
 
-def significant(stats: dict[str, float], alpha: float = 0.05) -> bool:
-    """The honesty rule: one-sided paired test p < alpha AND the 95 % CI's lower end above 0."""
+def significant(stats: dict[str, float], alpha: float = 0.05, min_gain: float = 0.0) -> bool:
+    """The honesty rule: one-sided paired test p < alpha AND the 95 % CI's lower end above 0,
+    AND a mean gain above ``min_gain`` (AUC, e.g. 0.001 = 0.1 points): with seeds that share
+    weights and batch order, a negligible but very regular difference can pass the test alone."""
     p = stats.get("p_value", float("nan"))
     low = stats.get("ci_low", float("nan"))
+    gain = stats.get("gain", 0)
     return bool(
-        np.isfinite(p) and p < alpha and np.isfinite(low) and low > 0 and stats.get("gain", 0) > 0
+        np.isfinite(p)
+        and p < alpha
+        and np.isfinite(low)
+        and low > 0
+        and gain > 0
+        and gain > min_gain
     )
 
 

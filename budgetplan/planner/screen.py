@@ -5,10 +5,16 @@ how classes relate) with the array-level functions of ``budgetplan.relations``:
 
 - ``similarity``: cosine of origin-shifted mean prototypes (seed 000 Sec. 5.5) on the full
   embeddings of the training split;
-- ``median_similarity``: the same with median prototypes (seed 001);
+- ``median_similarity``: cosine of median prototypes, plain (no origin shift), as seed 001's label
+  distance defines them (Sec. 3);
+
+Both come from ``budgetplan.relations.table.prototype_matrices``, the definition the relations
+table ("prototype-mean" / "prototype-median") uses, so the planner and ``budgetplan relations``
+never disagree;
 - ``p_given_target``: P(c | target) from co-occurrence; ``pmi``; ``phi``;
 - ``knn_share``: share of target positives whose k = 10 neighbours carry c (on the simulation
-  pool, in its reduced space, exact search).
+  pool: ``planner.neighbours.pool_knn``, the store's cached kNN on full vectors, else exact
+  search in the reduced space).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ def relation_scores(
     ``knn_indices``: the pool's precomputed kNN lists (N_pool, k), else computed here.
     """
     from budgetplan.relations.cooccurrence import conditional_probability, pair_counts, phi, pmi
-    from budgetplan.relations.prototypes import cosine_matrix, prototypes
+    from budgetplan.relations.table import prototype_matrices
 
     t = table.class_index(target)
     rows = np.flatnonzero(table.split == "train")
@@ -45,8 +51,9 @@ def relation_scores(
         rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
     x = np.asarray(vectors[rows], dtype=np.float32)
     y = table.values[rows]
-    sim = cosine_matrix(prototypes(x, y, "mean", shift_origin=True))[t]
-    med = cosine_matrix(prototypes(x, y, "median", shift_origin=True))[t]
+    protos = prototype_matrices(x, y, table.classes, ("mean", "median"))
+    sim = protos["prototype-mean"].to_numpy()[t]
+    med = protos["prototype-median"].to_numpy()[t]
     counts = pair_counts(table.values[table.split == "train"])
     cond = conditional_probability(counts)
     # conditional_probability[i, j] = P(j | i); use the target's row
@@ -57,7 +64,7 @@ def relation_scores(
     if pool_x is not None and pool_y is not None:
         from budgetplan.relations.knn import exact_self_knn, knn_share
 
-        if knn_indices is None:
+        if knn_indices is None:  # array path; recommend passes planner.neighbours.pool_knn's
             _, knn_indices = exact_self_knn(np.ascontiguousarray(pool_x, dtype=np.float32), k=k)
         idx = knn_indices
         share = np.asarray(knn_share(pool_y, idx, t).share, dtype=float)

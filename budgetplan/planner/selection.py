@@ -43,7 +43,14 @@ class Candidate:
 
     class_name: str
     kind: str = ANNOTATE_CLASS
-    source: str = ""
+    source: str = ""  # annotate only images of this source (per source x class candidates)
+
+    @property
+    def label(self) -> str:
+        """Display name: "Effusion", "Effusion @ chexpert" (one source), "more Nodule"."""
+        if self.kind == ANNOTATE_TARGET:
+            return f"more {self.class_name}"
+        return f"{self.class_name} @ {self.source}" if self.source else self.class_name
 
 
 @dataclass
@@ -73,13 +80,16 @@ def build_orders(
     target_pool_ids: np.ndarray,
     knn_indices: np.ndarray | None,
     seed: int = 0,
+    full_train_source: np.ndarray | None = None,
 ) -> Orders:
     """Priority orders: pool rows by :func:`prioritise_images`, then the non-pool training ids.
 
     The prioritisation sees only what the user has (the base state's target labels), never the
     reference labels of the class being bought. ``target_pool_ids``: images the "more target
     labels" action draws from (dropped positives and labelled negatives, in random order, so the
-    positives it uncovers come at the training prevalence).
+    positives it uncovers come at the training prevalence). A candidate with a ``source`` is
+    ordered over that source's images only (``full_train_source``: the source of each of
+    ``full_train_ids``; the pool's come from ``problem.train_table.source``).
     """
     from budgetplan.planner.images import prioritise_images
 
@@ -88,6 +98,12 @@ def build_orders(
     pool_set = set(problem.train_ids.tolist())
     rest = np.array([i for i in full_train_ids if i not in pool_set], dtype=object)
     rest = rest[rng.permutation(len(rest))]
+    source_of = (
+        dict(zip(map(str, full_train_ids), map(str, full_train_source), strict=True))
+        if full_train_source is not None
+        else {}
+    )
+    pool_source = np.asarray(problem.train_table.source).astype(str)
     t = problem.target_index
     full: dict[Candidate, np.ndarray] = {}
     pool: dict[Candidate, np.ndarray] = {}
@@ -101,17 +117,24 @@ def build_orders(
             full[cand] = np.concatenate([in_pool, out_pool])
             continue
         c = problem.classes.index(cand.class_name)
+        allowed_rows = np.arange(len(problem.train_ids))
+        cand_rest = rest
+        if cand.source:
+            allowed_rows = np.flatnonzero(pool_source == cand.source)
+            cand_rest = np.array(
+                [i for i in rest if source_of.get(str(i)) == cand.source], dtype=object
+            )
         rows = prioritise_images(
             base_values,
             problem.train_ids,
             t,
             c,
-            np.arange(len(problem.train_ids)),
+            allowed_rows,
             knn_indices,
             seed=seed,
         )
         pool[cand] = problem.train_ids[rows]
-        full[cand] = np.concatenate([pool[cand], rest])
+        full[cand] = np.concatenate([pool[cand], cand_rest])
     return Orders(full, pool)
 
 
@@ -185,7 +208,7 @@ def size_set(
 
 
 def _label(c: Candidate) -> str:
-    return f"more {c.class_name}" if c.kind == ANNOTATE_TARGET else c.class_name
+    return c.label
 
 
 def check_budget_buys(
@@ -228,10 +251,13 @@ def greedy_select(
     alpha: float = 0.05,
     max_classes: int = 3,
     width: int = 3,
+    min_gain: float = 0.0,
 ) -> list[GreedyStep]:
-    """Greedy forward selection with real training (see the module doc); [] = nothing worth it."""
+    """Greedy forward selection with real training (see the module doc); [] = nothing worth it.
+
+    ``min_gain``: the smallest gain (and increment) that counts (``runner.significant``)."""
     problem = runner.problem
-    eligible = [s for s in singles if significant(s[3], alpha)]
+    eligible = [s for s in singles if significant(s[3], alpha, min_gain)]
     eligible.sort(key=lambda s: -s[3]["gain"])
     if not eligible:
         return []
@@ -274,8 +300,8 @@ def greedy_select(
                 }
             )
             if (
-                significant(inc, alpha)
-                and significant(st, alpha)
+                significant(inc, alpha, min_gain)
+                and significant(st, alpha, min_gain)
                 and (best is None or st["gain"] > best[2]["gain"])
             ):
                 best = (z, r, st, inc)

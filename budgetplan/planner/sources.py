@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,21 +34,22 @@ class PlanData:
     simulated: bool
     default_target: str | None = None
     path_column: str | None = "path"
+    store: Any = None  # the Dataset's EmbeddingStore (cached kNN), None for in-memory data
 
 
 def load_plan_data(cfg: DataConfig, store: str | None = None, progress=None) -> PlanData:
     """Resolve a recipe's data section (``store`` from ``--store`` wins over the recipe)."""
     if store is not None and store != "demo":
-        return _from_dataset(_open(store))
+        return plan_data_from_dataset(_open(store))
     if store == "demo":
-        return _from_dataset(_open(None, progress))
+        return plan_data_from_dataset(_open(None, progress))
     if cfg.kind == "digits":
         return digits_data()
     if cfg.kind == "store":
-        return _from_dataset(_open(cfg.store))
+        return plan_data_from_dataset(_open(cfg.store))
     if cfg.kind == "nih-chexpert":
-        return nih_chexpert_data(progress=progress)
-    return _from_dataset(_open(None, progress))
+        return nih_chexpert_data(progress=progress, n_images=cfg.n_images)
+    return plan_data_from_dataset(_open(None, progress))
 
 
 def _open(store: str | None, progress=None):
@@ -61,7 +63,8 @@ def _open(store: str | None, progress=None):
     return open_dataset(store)
 
 
-def _from_dataset(ds) -> PlanData:
+def plan_data_from_dataset(ds) -> PlanData:
+    """The planner's view of an open Dataset (the store is kept, so its cached kNN is reused)."""
     return PlanData(
         name=ds.name,
         labels=ds.labels,
@@ -69,6 +72,7 @@ def _from_dataset(ds) -> PlanData:
         checksum=ds.checksum,
         simulated=ds.simulated,
         default_target=ds.default_target,
+        store=ds.embeddings,
     )
 
 
@@ -95,13 +99,17 @@ def digits_data(seed: int = 0) -> PlanData:
     )
 
 
-def nih_chexpert_data(progress=None, dim: int = 256) -> PlanData:
+def nih_chexpert_data(
+    progress=None, dim: int = 256, n_images: int | None = None, seed: int = 0
+) -> PlanData:
     """NIH + CheXpert (20 classes) with embeddings simulated for every row.
 
-    The embeddings come from the demo's generator (``budgetplan.data.simulate_embeddings``, the
-    same latent model as the NIH demo, with a source effect since the table stacks two sites),
-    at ``dim`` = 256 dimensions to keep the ~335k rows in memory; they are cached under
-    ``cache_dir()/nih-chexpert-v1`` (memory-mapped .npy) after the first build.
+    Labels are real (torchxrayvision's NIH and CheXpert CSVs, each keeping its own patient
+    split). The embeddings come from the demo's generator (``budgetplan.data.simulate_embeddings``,
+    the same latent model as the NIH demo, with a source effect since the table stacks two
+    sites), at ``dim`` = 256 dimensions to keep the ~335k rows in memory; they are cached under
+    ``cache_dir()/nih-chexpert-v1`` (memory-mapped .npy) after the first build. ``n_images``:
+    a random (``seed``) sample of that many rows instead of all (tests, smoke runs).
     """
     from budgetplan.data.chexpert import load_chexpert
     from budgetplan.data.harmonise import NIH_CHEXPERT_NAME_MAP, stack_tables
@@ -111,6 +119,9 @@ def nih_chexpert_data(progress=None, dim: int = 256) -> PlanData:
     from budgetplan.paths import cache_dir
 
     table = stack_tables([load_nih(), load_chexpert()], NIH_CHEXPERT_NAME_MAP, prefix_ids=True)
+    if n_images is not None and n_images < len(table.ids):
+        rows = np.random.default_rng(seed).choice(len(table.ids), size=n_images, replace=False)
+        table = table.subset(np.sort(rows))
     digest = hashlib.sha256(table.values.tobytes() + "|".join(table.ids).encode()).hexdigest()[:16]
     path = cache_dir() / "nih-chexpert-v1" / f"vectors-{GENERATOR_VERSION}-{dim}-{digest}.npy"
     if not path.exists():
@@ -118,7 +129,7 @@ def nih_chexpert_data(progress=None, dim: int = 256) -> PlanData:
     vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     checksum = hashlib.sha256(f"{path.name}".encode()).hexdigest()
     return PlanData(
-        "nih+chexpert (simulated features)",
+        "nih+chexpert (real labels, embeddings simulated like the demo's)",
         table,
         vectors,
         checksum,

@@ -17,6 +17,8 @@ import pandas as pd
 
 from budgetplan.errors import BudgetplanError
 from budgetplan.io import write_bytes_atomic, write_text_atomic
+from budgetplan.notices import SIMULATED_SUBTITLE
+from budgetplan.relations.table import COLUMN, COUNT_COLUMNS
 
 LABELS = {
     "prototype-mean": "prototype cosine (mean, origin-shifted)",
@@ -28,14 +30,6 @@ LABELS = {
     "conditional": "P(column | row)",
     "cooccurrence": "images positive for both",
     "pairs": "images annotated for both",
-}
-COLUMN = {
-    "prototype-mean": "prototype_mean",
-    "prototype-median": "prototype_median",
-    "pmi": "pmi",
-    "phi": "phi",
-    "knn": "knn_share",
-    "adapter": "adapter",
 }
 
 
@@ -65,7 +59,7 @@ def relation_heatmap(
     )
     long = _finite(long, "value")
     label = LABELS.get(relation, relation)
-    subtitle = ["features are simulated (demo)"] if simulated else []
+    subtitle = [SIMULATED_SUBTITLE] if simulated else []
     base = alt.Chart(long).encode(
         x=alt.X("column:N", sort=names, title=None),
         y=alt.Y("row:N", sort=names, title=None),
@@ -100,17 +94,13 @@ def ranked_bar(
     data = _finite(table, column)
     label = LABELS.get(relation, relation)
     order = data.sort_values(column, ascending=False, na_position="last")["class"].tolist()
-    counts = [
-        c
-        for c in ("n_class_pos", "n_target_pos", "n_both_pos", "n_pairs", "knn_queries")
-        if c in data
-    ]
+    counts = [c for c in COUNT_COLUMNS if c in data]
     tips = [
         "class:N",
         alt.Tooltip(f"{column}:Q", format=".3f", title=label),
         *[f"{c}:Q" for c in counts],
     ]
-    subtitle = ["features are simulated (demo)"] if table.attrs.get("simulated") else []
+    subtitle = [SIMULATED_SUBTITLE] if table.attrs.get("simulated") else []
     bars = (
         alt.Chart(data)
         .mark_bar()

@@ -9,7 +9,7 @@ means "no neighbour" (fewer than k in the rows).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +70,9 @@ def exact_search(
     return sims, idx
 
 
-def _base_chunks(base: np.ndarray, rows: np.ndarray | None, size: int, n_queries: int):
+def _base_chunks(
+    base: np.ndarray, rows: np.ndarray | None, size: int, n_queries: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (ids (B,) positions in ``rows`` or -1 for rows to ignore, vectors (B, d))."""
     n = base.shape[0]
     if rows is None:
@@ -233,7 +235,10 @@ class KnnShare:
     random_share: np.ndarray
 
 
-def _queries(labels: np.ndarray, knn_indices: np.ndarray, target: int, query: np.ndarray | None):
+def _queries(
+    labels: np.ndarray, knn_indices: np.ndarray, target: int, query: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked (labels (N, C), neighbour lists (Q, k), query rows (Q,)) of :func:`knn_share`."""
     y = np.asarray(labels, dtype=np.float32)
     idx = np.asarray(knn_indices, dtype=np.int64)
     if y.ndim != 2 or idx.ndim != 2:

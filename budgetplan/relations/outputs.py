@@ -16,11 +16,6 @@ import pandas as pd
 from budgetplan.io import write_text_atomic
 from budgetplan.relations import charts, graph
 
-SIMULATED_NOTE = (
-    "NOTE: the features of this dataset are SIMULATED (generated from the real labels, not "
-    "computed from images); the embedding relations show the simulation, not radiology."
-)
-
 # Table column -> printed header.
 HEADERS = {
     "rank": "#",

@@ -20,6 +20,7 @@ from budgetplan.data.simulate_embeddings import (
     simulate_embeddings,
     simulate_latent,
 )
+from budgetplan.notices import DEMO_NOTICE, simulated_notice
 
 N_DEMO = 3000
 
@@ -149,8 +150,8 @@ def test_demo_subset_builds_with_simulated_manifest(small_demo) -> None:  # type
     assert set(ds.labels.split) == {"train", "val", "test"}
     by_patient = pd.Series(ds.labels.split).groupby(ds.labels.patient).nunique()
     assert (by_patient == 1).all()  # whole patients, never split
-    assert demo.simulated_notice(ds) == demo.SIMULATED_NOTICE
-    assert "SIMULATED" in demo.SIMULATED_NOTICE
+    assert demo.is_demo(ds) and simulated_notice(ds) == DEMO_NOTICE
+    assert "SIMULATED" in DEMO_NOTICE and "NIH ChestX-ray14" in DEMO_NOTICE
 
 
 def test_demo_reopens_without_rebuilding(small_demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -105,3 +105,19 @@ def test_bad_spec_is_rejected() -> None:
         models.ModelSpec(d_in=8, n_classes=3, head="conv")
     with pytest.raises(ValueError, match="dropout"):
         models.ModelSpec(d_in=8, n_classes=3, dropout=1.0)
+
+
+def test_dropout_masks_keep_rate_values_and_replica_independence() -> None:
+    from budgetplan.methods.views import dropout_masks
+
+    cpu = torch.device("cpu")
+    batched = dropout_masks(_gens(3, 7), 2000, (64, 32), 0.2, cpu)
+    assert [m.shape for m in batched] == [(2, 2000, 64), (2, 2000, 32)]
+    for m in batched:
+        assert m.unique().tolist() == [0.0, pytest.approx(1.0 / 0.8, rel=1e-4)]
+        assert (m > 0).float().mean().item() == pytest.approx(0.8, abs=0.01)
+        assert m.mean().item() == pytest.approx(1.0, abs=0.02)  # inverted dropout: E[mask] = 1
+    alone = dropout_masks(_gens(7), 2000, (64, 32), 0.2, cpu)
+    for b, a in zip(batched, alone, strict=True):
+        assert torch.equal(b[1], a[0])
+    assert dropout_masks(_gens(1), 5, (4,), 0.0, cpu) == []

@@ -121,6 +121,24 @@ def test_early_stop_on_chosen_classes(problem) -> None:
     )
 
 
+def test_macro_auc_fast_matches_sklearn_on_continuous_scores_and_shared_labels() -> None:
+    # the one-sort path (no ties), with a few near-ties, -0.0 / +0.0 and shared (M, C) labels
+    rng = np.random.default_rng(1)
+    scores = rng.normal(size=(4, 600, 5)).astype(np.float32)
+    scores[0, :2, 0] = [-0.0, 0.0]
+    scores[1, :2, 1] = [1.0, np.nextafter(np.float32(1.0), np.float32(2.0))]
+    labels = (rng.random((600, 5)) < 0.3).astype(float)
+    labels[rng.random(labels.shape) < 0.2] = np.nan
+    labels[0, 0], labels[1, 0], labels[0, 1], labels[1, 1] = 1.0, 0.0, 1.0, 0.0
+    got = macro_auc_fast(scores, labels)
+    for r in range(4):
+        aucs = []
+        for c in range(5):
+            known = ~np.isnan(labels[:, c])
+            aucs.append(roc_auc_score(labels[known, c], scores[r, known, c]))
+        assert got[r] == pytest.approx(np.mean(aucs), abs=1e-12)
+
+
 def test_macro_auc_fast_matches_sklearn_with_missing_labels_and_ties() -> None:
     rng = np.random.default_rng(0)
     scores = np.round(rng.normal(size=(3, 50, 4)), 1)  # ties

@@ -53,3 +53,12 @@ def test_problem_keeps_test_labels_and_val_target_only(toy_data) -> None:
     n_pos = int(np.nansum(toy_data.labels.values[toy_data.labels.split == "train", 0] == 1))
     assert int(np.sum(p.y_train[:, 0] == 1)) == n_pos
     assert len(p.train_ids) == 200 and p.x_train.shape[1] == 4
+
+
+def test_small_pool_keeps_negatives_when_positives_would_fill_it(toy_data) -> None:
+    # a --quick pool smaller than the target's positives used to hold only positives
+    t = toy_data.labels
+    n_pos = int(np.nansum(t.column("T")[t.split == "train"] == 1))
+    p = prepare_problem(t, toy_data.vectors, "T", SimulationConfig(pool_images=n_pos, dim=None))
+    col = p.y_train[:, p.target_index]
+    assert len(col) == n_pos and (col == 0).sum() >= n_pos // 2 and (col == 1).sum() >= 1

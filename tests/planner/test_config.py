@@ -38,6 +38,12 @@ def test_bad_recipe_yaml_and_unknown_name(tmp_path) -> None:
     path.write_text("data:\n  kind: floppy\n")
     with pytest.raises(InputFileError, match="data.kind"):
         load_recipe(path)
+    path.write_text("selection:\n  min_gain: -0.1\n")
+    with pytest.raises(InputFileError, match=r"bad\.yaml.*selection\.min_gain"):
+        load_recipe(path)
+    path.write_text("data:\n  kind: nih-chexpert\n  n_images: 5\n")
+    with pytest.raises(InputFileError, match=r"data\.n_images"):
+        load_recipe(path)
 
 
 def test_hash_is_stable_and_changes_with_content() -> None:

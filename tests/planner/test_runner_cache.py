@@ -95,3 +95,13 @@ def test_process_executor_yields_every_job() -> None:
     out = dict(ProcessExecutor(2).map(abs, [-1, -2, -3]))
     assert out == {0: 1, 1: 2, 2: 3}
     assert list(LocalExecutor().map(np.negative, [1, 2])) == [(0, -1), (1, -2)]
+
+
+def test_negligible_but_regular_gain_is_not_worth_recommending() -> None:
+    from budgetplan.planner.runner import significant
+
+    # seen on nih-chexpert: +0.03 AUC points with near-zero spread passes the paired test
+    tiny = {"gain": 0.0003, "ci_low": 0.0002, "ci_high": 0.0004, "p_value": 0.001}
+    assert significant(tiny, 0.05)
+    assert not significant(tiny, 0.05, min_gain=0.001)
+    assert significant({**tiny, "gain": 0.02, "ci_low": 0.01}, 0.05, min_gain=0.001)

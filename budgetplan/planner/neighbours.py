@@ -1,0 +1,43 @@
+"""The simulation pool's k nearest neighbours, from the dataset's store when it applies.
+
+Two paths (the planner uses the pool's kNN to prioritise images and for ``knn_share``):
+
+- **store path**, used when the problem trains on the dataset's own vectors (``problem.reduced``
+  is False) and the data came from a Dataset (``PlanData.store`` is its EmbeddingStore): the
+  store's ``self_knn`` over all its rows, computed once and cached in the store directory, so
+  repeated ``recommend`` / ``simulate`` runs reuse it. Neighbours outside the pool (validation,
+  test, or images the pool did not sample) become -1 ("no neighbour"), which
+  ``relations.knn.knn_share`` and ``planner.images.prioritise_images`` skip.
+- **array path**, used otherwise (a PCA-reduced problem, whose space the store's index does not
+  search; or in-memory data such as digits or nih-chexpert without a store): exact search
+  (``relations.knn.exact_self_knn``) among the pool rows in the problem's space.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from budgetplan.planner.problem import SimProblem
+
+
+def uses_store(problem: SimProblem, store: Any) -> bool:
+    """True when the store's cached kNN describes the problem's space (see the module doc)."""
+    return store is not None and not problem.reduced and problem.pool_rows is not None
+
+
+def pool_knn(problem: SimProblem, store: Any = None, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """``(similarities, indices)`` (N_pool, k) of the pool rows; indices are pool positions."""
+    if uses_store(problem, store):
+        assert problem.pool_rows is not None
+        sims, idx = store.self_knn(k=k)
+        pos = np.full(store.n, -1, dtype=np.int64)
+        pos[problem.pool_rows] = np.arange(len(problem.pool_rows))
+        sims = np.asarray(sims[problem.pool_rows], dtype=np.float32)
+        idx = pos[np.asarray(idx[problem.pool_rows])]
+        sims[idx < 0] = np.nan
+        return sims, idx
+    from budgetplan.relations.knn import exact_self_knn
+
+    return exact_self_knn(np.ascontiguousarray(problem.x_train, dtype=np.float32), k=k)

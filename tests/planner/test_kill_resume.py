@@ -1,0 +1,107 @@
+"""A real ``budgetplan simulate`` process killed (SIGKILL) mid-run resumes from its cache.
+
+The injected-exception test (test_runner_cache.py) shows the runner's logic; this one shows the
+promise users rely on when a machine dies: runs written before the kill are complete files that
+the rerun reuses unchanged (not retrained), and the rerun completes the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# Real training on scikit-learn's digits, one replica per job so that runs land one by one.
+RECIPE = """\
+target: "8"
+target_positives: 15
+budget: 600
+data:
+  kind: digits
+simulation:
+  pool_images: null
+  val_images: null
+  dim: null
+  initial_seeds: 2
+  max_seeds: 2
+  max_replicas: 1
+train:
+  hidden: 32
+  batch_size: 64
+  max_epochs: 4
+  patience: 4
+"""
+CLI = "import sys; from budgetplan.cli import main; sys.exit(main(sys.argv[1:]))"
+TIMEOUT = 90.0
+
+
+def _simulate(recipe: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI, "simulate", "--recipe", str(recipe)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _runs(root: Path) -> list[Path]:
+    return sorted(root.glob("*/*.json")) if root.exists() else []
+
+
+def _counts(stdout: str) -> tuple[int, int]:
+    m = re.search(r"\((\d+) runs trained, (\d+) from cache\)", stdout)
+    assert m is not None, stdout
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
+def test_sigkilled_simulate_keeps_finished_runs_and_resumes(tmp_path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    env = {**os.environ, "BUDGETPLAN_CACHE": str(tmp_path / "cache")}
+    runs_dir = tmp_path / "cache" / "runs"
+
+    proc = _simulate(recipe, env)
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while not _runs(runs_dir):
+            assert proc.poll() is None, f"simulate ended before any run: {proc.communicate()}"
+            assert time.monotonic() < deadline, "no run finished within the timeout"
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+
+    kept = _runs(runs_dir)
+    # every file under a final name is a complete record (atomic write: temp file + rename);
+    # a temp file the kill may have left never counts as a result
+    for f in kept:
+        assert "auc" in json.loads(f.read_text())
+    leftovers = [p for p in runs_dir.rglob("*") if p.is_file() and p.suffix != ".json"]
+    assert all(p.name.startswith(".") and p.suffix == ".tmp" for p in leftovers)
+    mtimes = {f: f.stat().st_mtime_ns for f in kept}
+
+    rerun = subprocess.run(
+        [sys.executable, "-c", CLI, "simulate", "--recipe", str(recipe)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    trained, cached = _counts(rerun.stdout)
+    assert cached == len(kept) >= 1  # the finished runs were reused ...
+    assert {f: f.stat().st_mtime_ns for f in kept} == mtimes  # ... not retrained or rewritten
+    total = trained + cached
+    assert len(kept) < total  # the kill really happened mid-run
+    assert len(_runs(runs_dir)) == total  # and the rerun completed the results
+    assert "Target 8: baseline AUC" in rerun.stdout
