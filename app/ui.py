@@ -101,7 +101,7 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
         {
             "method": "label-assemble",
             "seeds": None,
-            "target_positives": 0,
+            "target_positives": None,  # None: the recipe's value
             "quick": sup.quick_mode(),
         },
     )
@@ -114,7 +114,10 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
         key="w_quick",
         help="2 seeds, a small trunk and a reduced pool: seconds instead of minutes",
     )
-    default_seeds = sup.app_config(target_default(ds), quick=quick, classes=ds.classes).max_seeds
+    default_cfg = sup.app_config(target_default(ds), quick=quick, classes=ds.classes)
+    default_seeds = default_cfg.max_seeds
+    if saved["target_positives"] is None:
+        saved["target_positives"] = int(default_cfg.target_positives or 0)
     seeds = c2.number_input(
         "Seeds",
         min_value=2,

@@ -4,12 +4,20 @@ Usage (run with ``nice``; each mode prints a small table):
 
     python bench/recommend.py reduction --recipe digits      # class-sum vs entry-mean gains
     python bench/recommend.py reduction --recipe nih-nodule
-    python bench/recommend.py agreement                      # reduced default vs full-size ranking
+    python bench/recommend.py agreement --seeds 3 --dim-full 256 --json out.json
+                                                             # reduced default vs full-size ranking
+    python bench/recommend.py probe --dim-full 256           # cost of that full-size run first
+    python bench/recommend.py reliability / resample         # noise floors of the reduced ranking
+    python bench/recommend.py variant --pool-full N --dim-full D --compare out.json
+                                                             # which reduction moves the ranking
     python bench/recommend.py walltime                       # fresh-install `recommend --target Nodule`
 
-``agreement`` trains every single candidate of the default recipe twice: with the default
-reduced problem (pool, PCA, few epochs) and at full size (all training images, full dimension,
-all validation images, more epochs), then reports Spearman's rho between the two gain vectors.
+``agreement`` trains every single candidate of the default recipe (13 classes + "more Nodule")
+with a fixed number of seeds twice, with the SAME schedule (the recipe's train section, seeds,
+target positives, budget, method; the planner's own batched runner): on the default reduced
+problem (8k pool, 3k validation images, PCA 64) and at full size (every training and validation
+image; raw embeddings or ``--dim-full``), then reports Spearman's rho and Kendall's tau of the
+two gain vectors, the top 3 of each, the significant candidates and both wall times.
 ``walltime`` runs the CLI in a subprocess with an empty cache (demo build included), then again
 with the cache warm (the peer measured in the same run).
 """
@@ -155,6 +163,7 @@ def agreement(
     seeds: int = 3,
     pool: int | None = None,
     dim: int | None = None,
+    out: str | None = None,
 ) -> None:
     """Single-class gains of the default reduced problem vs a full-size run, same schedule.
 
@@ -199,6 +208,12 @@ def agreement(
         print(
             f"{name}: pool {r['pool']} x dim {r['dim']}, val {r['val']}; baseline AUC {r['base']:.3f}; "
             f"significantly positive: {sig or 'none'}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
+        )
+    if out:  # the gains, for ``variant`` / ``proportional --compare``
+        from budgetplan.io import write_json_atomic
+
+        write_json_atomic(
+            out, {"reduced": small["gain"], "full": full["gain"], "runs": [small, full]}
         )
     tot = lambda r: r["setup_s"] + r["train_s"]  # noqa: E731
     print(
@@ -291,6 +306,77 @@ def _proportional_problem(table, vectors, target, sim=None, seed=0, checksum="",
     return prob
 
 
+def _natural_pool_problem(table, vectors, target, sim=None, seed=0, checksum="", simulated=False):
+    """Bench-only variant of ``prepare_problem``: the pool is ``TARGET_POSITIVES`` target
+    positives plus a UNIFORM sample of every other training image (so the target positives the
+    base state hides, and the classes that co-occur with them, keep their natural rate), instead
+    of every target positive plus a sample of the rest."""
+    from budgetplan.planner import problem as pb
+
+    t = table.class_index(target)
+    col = table.values[:, t]
+    train = np.flatnonzero(table.split == "train")
+    rng = np.random.default_rng(seed)
+    pos = train[col[train] == 1]
+    kept = rng.choice(pos, size=min(TARGET_POSITIVES, len(pos)), replace=False)
+    others = np.setdiff1d(train, kept)
+    sample = rng.choice(others, size=sim.pool_images - len(kept), replace=False)
+    rows = np.sort(np.concatenate([np.flatnonzero(table.split != "train"), kept, sample]))
+    prob = pb.prepare_problem(
+        table.subset(rows),
+        np.asarray(vectors[rows]),
+        target,
+        dataclasses.replace(sim, pool_images=None),
+        seed,
+        checksum,
+        simulated,
+    )
+    prob.n_train_full = len(train)
+    return prob
+
+
+TARGET_POSITIVES = 500
+
+
+def natural(recipe: str, seeds: int, pool: int | None, compare: str) -> None:
+    """The reduced problem with the natural-rate pool of ``_natural_pool_problem`` (PCA and
+    validation as the recipe), against the full-size gains saved in ``compare``."""
+    import json
+
+    from budgetplan.planner import recommend as rec
+
+    global TARGET_POSITIVES
+    full = json.load(open(compare))["full"]
+    cfg = _fixed_seeds(load_recipe(recipe), seeds)
+    if pool:
+        cfg = dataclasses.replace(
+            cfg, simulation=dataclasses.replace(cfg.simulation, pool_images=pool)
+        )
+    TARGET_POSITIVES = int(cfg.target_positives or 10**9)
+    orig = rec.prepare_problem
+    rec.prepare_problem = _natural_pool_problem
+    try:
+        r = _measure(cfg)
+    finally:
+        rec.prepare_problem = orig
+    keys = [k for k in full if k in r["gain"]]
+    a = np.array([r["gain"][k] for k in keys])
+    b = np.array([full[k] for k in keys])
+    neg = np.array([not k.startswith("more ") for k in keys])
+    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
+        rho, p_rho = stats.spearmanr(a[m], b[m])
+        tau, p_tau = stats.kendalltau(a[m], b[m])
+        print(
+            f"natural-rate pool {r['pool']} x dim {r['dim']} vs full ({name}, n = {int(m.sum())}): "
+            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
+        )
+    for k, x, y in zip(keys, a, b, strict=True):
+        print(f"{k:>20} {x * 100:+7.2f} ({r['low'][k] * 100:+6.2f}) {y * 100:+7.2f}")
+    print(
+        f"baseline AUC {r['base']:.3f}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
+    )
+
+
 def proportional(recipe: str, seeds: int, compare: str) -> None:
     """The reduced problem with a target-stratified pool and target positives scaled to the pool,
     against the full-size gains saved in ``compare`` (JSON {"full": {candidate: gain}})."""
@@ -328,13 +414,27 @@ def proportional(recipe: str, seeds: int, compare: str) -> None:
     )
 
 
-def variant(recipe: str, seeds: int, pool: int | None, dim: int | None, compare: str) -> None:
-    """Which reduction moves the ranking: the recipe with only ``pool`` and ``dim`` changed
-    (validation sample as the recipe), against the full-size gains saved in ``compare``."""
+def variant(
+    recipe: str,
+    seeds: int,
+    pool: int | None,
+    dim: int | None,
+    compare: str,
+    epochs: int | None = None,
+    patience: int | None = None,
+) -> None:
+    """Which reduction moves the ranking: the recipe with only ``pool`` and ``dim`` (and, if
+    given, ``epochs`` / ``patience``) changed, validation sample as the recipe, against the
+    full-size gains saved in ``compare``."""
     import json
 
     full = json.load(open(compare))["full"]
     cfg = _fixed_seeds(load_recipe(recipe), seeds)
+    if epochs or patience:
+        train = {**dict(cfg.train)}
+        train["max_epochs"] = epochs or train["max_epochs"]
+        train["patience"] = patience or train["patience"]
+        cfg = dataclasses.replace(cfg, train=train)
     cfg = dataclasses.replace(
         cfg, simulation=dataclasses.replace(cfg.simulation, pool_images=pool, dim=dim)
     )
@@ -400,6 +500,7 @@ def main() -> None:
             "resample",
             "proportional",
             "variant",
+            "natural",
             "walltime",
         ],
     )
@@ -415,12 +516,17 @@ def main() -> None:
         "--dim-full", type=int, default=None, help="agreement: PCA dim of the full run (none)"
     )
     ap.add_argument("--seeds", type=int, default=3, help="agreement/probe: seeds per candidate")
+    ap.add_argument("--epochs", type=int, default=None, help="variant: max_epochs")
+    ap.add_argument("--patience", type=int, default=None, help="variant: patience")
+    ap.add_argument("--json", default=None, help="agreement: save both gain vectors here")
     ap.add_argument("--compare", default=None, help="proportional: JSON with the full-size gains")
     args = ap.parse_args()
     if args.mode == "reduction":
         reduction(args.recipe, args.target_positives)
     elif args.mode == "agreement":
-        agreement(args.recipe, args.target_positives, args.seeds, args.pool_full, args.dim_full)
+        agreement(
+            args.recipe, args.target_positives, args.seeds, args.pool_full, args.dim_full, args.json
+        )
     elif args.mode == "reliability":
         reliability(args.recipe, args.seeds)
     elif args.mode == "resample":
@@ -428,7 +534,17 @@ def main() -> None:
     elif args.mode == "proportional":
         proportional(args.recipe, args.seeds, args.compare)
     elif args.mode == "variant":
-        variant(args.recipe, args.seeds, args.pool_full, args.dim_full, args.compare)
+        variant(
+            args.recipe,
+            args.seeds,
+            args.pool_full,
+            args.dim_full,
+            args.compare,
+            args.epochs,
+            args.patience,
+        )
+    elif args.mode == "natural":
+        natural(args.recipe, args.seeds, args.pool_full, args.compare)
     elif args.mode == "probe":
         probe(args.recipe, args.seeds, args.pool_full, args.dim_full)
     else:

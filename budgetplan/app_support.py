@@ -693,13 +693,19 @@ def cost_mapping(
 
 
 def budget_range(
-    labels: LabelTable, target: str, max_cost_per_label: float = 1.0
+    labels: LabelTable,
+    target: str,
+    max_cost_per_label: float = 1.0,
+    preferred: float | None = None,
 ) -> tuple[float, float, float]:
     """(low, high, default) for the budget slider: from one label to labelling every training
-    image once; the default buys a tenth of the training images."""
+    image once; the default is ``preferred`` (the recipe's budget) when it lies in that range,
+    else what buys a tenth of the training images."""
     n_train = int(np.sum(labels.split == "train"))
     c = max(float(max_cost_per_label), 1e-9)
     high = max(1.0, float(n_train) * c)
+    if preferred is not None and c <= preferred <= high:
+        return float(c), high, float(preferred)
     return float(c), high, max(float(c), round(high / 10.0))
 
 

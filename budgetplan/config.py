@@ -119,8 +119,12 @@ class RecommendConfig:
         return int(self.seeds) if self.seeds else self.simulation.max_seeds
 
     def with_overrides(self, **values: Any) -> RecommendConfig:
-        """A copy with the non-None ``values`` replaced (CLI flags over the recipe)."""
-        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+        """A copy with the non-None ``values`` replaced (CLI flags over the recipe);
+        ``target_positives=0`` means every target positive the data has (None)."""
+        out = dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+        if out.target_positives == 0:
+            out = dataclasses.replace(out, target_positives=None)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

@@ -55,7 +55,8 @@ with left:
         ui.fail(exc, "Fix the cost table")
         st.stop()
     top = max([*costs["label_cost"].values(), 1.0]) + read_cost
-    low, high, default = sup.budget_range(ds.labels, target, top)
+    recipe_budget = sup.app_config(target, quick=settings["quick"], classes=ds.classes).budget
+    low, high, default = sup.budget_range(ds.labels, target, top, preferred=recipe_budget)
     budget = st.slider(
         f"Budget ({unit or 'units'})",
         min_value=float(low),
@@ -75,7 +76,7 @@ cfg = sup.app_config(
     target,
     method=settings["method"],
     seeds=settings["seeds"],
-    target_positives=settings["target_positives"] or None,
+    target_positives=settings["target_positives"],
     budget=float(budget),
     costs=costs,
     quick=settings["quick"],

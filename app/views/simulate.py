@@ -16,7 +16,7 @@ st.caption(
 )
 target = ui.target_picker(ds)
 settings = ui.simulation_settings(ds)
-tpos = settings["target_positives"] or None
+tpos = settings["target_positives"]
 cfg = sup.app_config(
     target,
     method=settings["method"],

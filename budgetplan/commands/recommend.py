@@ -47,7 +47,7 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         "--target-positives",
         type=int,
         default=None,
-        help="simulate a study with only N target positives",
+        help="simulate a study with only N target positives (0 = all the data has; default: the recipe's)",
     )
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached runs")

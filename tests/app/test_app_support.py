@@ -220,3 +220,20 @@ def test_app_config_applies_quick_settings_and_page_choices() -> None:
     assert sup.app_config("Mass").hash != sup.app_config("Mass", quick=True).hash
     with pytest.raises(BudgetplanError, match="at least 2 seeds"):
         sup.app_config("Mass", seeds=1)
+
+
+def test_budget_slider_starts_at_the_recipes_budget_when_it_fits() -> None:
+    from budgetplan.data.label_table import LabelTable
+
+    n = 1000
+    table = LabelTable(
+        values=np.zeros((n, 2), dtype=np.float32),
+        classes=["Nodule", "Mass"],
+        ids=[str(i) for i in range(n)],
+        source=["a"] * n,
+        patient=[str(i) for i in range(n)],
+        split=["train"] * n,
+    )
+    assert sup.budget_range(table, "Nodule", 1.0, preferred=300.0) == (1.0, 1000.0, 300.0)
+    assert sup.budget_range(table, "Nodule", 1.0, preferred=20_000.0)[2] == 100.0  # out of range
+    assert sup.budget_range(table, "Nodule", 1.0)[2] == 100.0  # a tenth of the training images

@@ -55,3 +55,11 @@ def test_hash_is_stable_and_changes_with_content() -> None:
 
 def test_recipes_dir_is_at_project_root() -> None:
     assert (RECIPE_DIR / "nih-nodule.yaml").is_file()
+
+
+def test_target_positives_flag_overrides_the_recipe_and_zero_means_all() -> None:
+    cfg = load_recipe("nih-nodule")
+    assert cfg.target_positives == 500  # the recipe's simulated rare-target study
+    assert cfg.with_overrides(target_positives=None).target_positives == 500  # flag not given
+    assert cfg.with_overrides(target_positives=300).target_positives == 300
+    assert cfg.with_overrides(target_positives=0).target_positives is None  # every positive
