@@ -149,6 +149,15 @@ def setup(
     )
     target = problem.target
     budget = config.budget
+    n_train_all = int(np.sum(labels.split == "train"))
+    if problem.pool_rows is not None and len(problem.pool_rows) < n_train_all:
+        notes.append(
+            f"trained on a pool of {len(problem.pool_rows):,} of the {n_train_all:,} training "
+            "images (simulation.pool_images): on the demo the decision matched a full-size run "
+            "but the order of the negative classes did not (bench/README.md), so read that "
+            "order as a screen; pool_images: null (e.g. --recipe nih-nodule-full) trains on "
+            "every training image, about 10x slower"
+        )
 
     base, dropped = base_state(problem.train_table, target, config.target_positives, config.seed)
     n_pos_avail = int(np.nansum(problem.y_train[:, problem.target_index] == 1))
