@@ -4,7 +4,7 @@ A :class:`SimProblem` is prepared once per ``recommend``/``simulate`` call: the 
 the validation set (target only, for early stopping) and the test set (the target, scored),
 optionally reduced for speed. Why reduce (documented defaults in ``SimulationConfig``): one epoch
 of one replica on all 112k x 1024 NIH vectors costs about a second on two cores, and the planner
-trains dozens of replicas, so by default it trains on
+trains dozens of replicas, so it can train on
 
 - a training pool of every kept target positive (at most half the pool) plus a random sample of
   the other training images (``pool_images`` in total): the target's negatives stay plentiful,
@@ -14,7 +14,9 @@ trains dozens of replicas, so by default it trains on
   mean squared norm.
 
 The test split is never subsampled: gains are measured on all of it. ``bench/recommend.py``
-checks that the ranking of gains on the reduced problem agrees with a full-size run.
+checks the ranking of gains on a reduced problem against a full-size run: PCA to 64 dimensions
+kept it (rho +0.90 with every training image), an 8k pool did not (rho -0.73), so the default
+recipe keeps every training image (``pool_images: null``).
 """
 
 from __future__ import annotations

@@ -155,8 +155,8 @@ def setup(
             f"trained on a pool of {len(problem.pool_rows):,} of the {n_train_all:,} training "
             "images (simulation.pool_images): on the demo the decision matched a full-size run "
             "but the order of the negative classes did not (bench/README.md), so read that "
-            "order as a screen; pool_images: null (e.g. --recipe nih-nodule-full) trains on "
-            "every training image, about 10x slower"
+            "order as a screen; pool_images: null (as in the default recipe nih-nodule) trains on "
+            "every training image"
         )
 
     base, dropped = base_state(problem.train_table, target, config.target_positives, config.seed)

@@ -6,7 +6,7 @@ from budgetplan.config import RECIPE_DIR, RecommendConfig, config_hash, load_rec
 from budgetplan.errors import InputFileError
 
 
-@pytest.mark.parametrize("name", ["nih-nodule", "nih-nodule-full", "nih-chexpert", "digits"])
+@pytest.mark.parametrize("name", ["nih-nodule", "nih-nodule-quick", "nih-chexpert", "digits"])
 def test_shipped_recipes_load(name: str) -> None:
     cfg = load_recipe(name)
     assert cfg.recipe == name
