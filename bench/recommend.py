@@ -18,6 +18,9 @@ target positives, budget, method; the planner's own batched runner): on the defa
 problem (8k pool, 3k validation images, PCA 64) and at full size (every training and validation
 image; raw embeddings or ``--dim-full``), then reports Spearman's rho and Kendall's tau of the
 two gain vectors, the top 3 of each, the significant candidates and both wall times.
+The figures in bench/README.md for "the default reduced problem" were measured when the default
+recipe used the 8k pool; that problem is now ``--recipe nih-nodule-quick`` (the default
+``nih-nodule`` keeps every training image), so pass it to reproduce them.
 ``walltime`` runs the CLI in a subprocess with an empty cache (demo build included), then again
 with the cache warm (the peer measured in the same run).
 """
@@ -388,6 +391,8 @@ def proportional(recipe: str, seeds: int, compare: str) -> None:
     cfg = _fixed_seeds(load_recipe(recipe), seeds)
     DATA.setdefault(cfg.recipe, _data(cfg.recipe))
     n_train = int(np.sum(DATA[cfg.recipe].labels.split == "train"))
+    if cfg.simulation.pool_images is None:
+        raise SystemExit(f"{recipe}: no pool_images to stratify; use --recipe nih-nodule-quick")
     frac = cfg.simulation.pool_images / n_train
     tp = max(1, round((cfg.target_positives or 0) * frac)) if cfg.target_positives else None
     orig = rec.prepare_problem
