@@ -245,17 +245,37 @@ def reliability(recipe: str, seeds: int = 3) -> None:
         hi = [r for r in ev.runs if r.seed >= seeds]
         a.append(gain_stats(lo, halves[0])["gain"])
         b.append(gain_stats(hi, halves[1])["gain"])
-    a, b = np.array(a), np.array(b)
-    neg = np.array([not n.startswith("more ") for n in names])
+    label = f"reduced, seeds 0-{seeds - 1} vs {seeds}-{2 * seeds - 1}"
+    _print_agreement(label, names, np.array(a), np.array(b))
+
+
+def _print_agreement(
+    label: str, keys: list[str], a: np.ndarray, b: np.ndarray, low: dict | None = None
+) -> None:
+    """Spearman's rho and Kendall's tau of two gain vectors (all candidates, then the negative
+    classes only), then the gains side by side (AUC points; ``low``: CI low of ``a``)."""
+    neg = np.array([not k.startswith("more ") for k in keys])
     for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
         rho, p_rho = stats.spearmanr(a[m], b[m])
         tau, p_tau = stats.kendalltau(a[m], b[m])
         print(
-            f"reduced, seeds 0-{seeds - 1} vs {seeds}-{2 * seeds - 1} ({name}, n = {int(m.sum())}): "
+            f"{label} ({name}, n = {int(m.sum())}): "
             f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
         )
-    for n, x, y in zip(names, a, b, strict=True):
-        print(f"{n:>20} {x * 100:+7.2f} {y * 100:+7.2f}")
+    for k, x, y in zip(keys, a, b, strict=True):
+        lo = f" ({low[k] * 100:+6.2f})" if low is not None else ""
+        print(f"{k:>20} {x * 100:+7.2f}{lo} {y * 100:+7.2f}")
+
+
+def _vs_full(label: str, r: dict, full: dict) -> None:
+    """A measured variant ``r`` against the saved full-size gains ``full``."""
+    keys = [k for k in full if k in r["gain"]]
+    a = np.array([r["gain"][k] for k in keys])
+    b = np.array([full[k] for k in keys])
+    _print_agreement(f"{label} pool {r['pool']} x dim {r['dim']} vs full", keys, a, b, r["low"])
+    print(
+        f"baseline AUC {r['base']:.3f}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
+    )
 
 
 def resample(recipe: str, seeds: int = 3) -> None:
@@ -267,16 +287,7 @@ def resample(recipe: str, seeds: int = 3) -> None:
     keys = list(r0["gain"])
     a = np.array([r0["gain"][k] for k in keys])
     b = np.array([r1["gain"].get(k, np.nan) for k in keys])
-    neg = np.array([not k.startswith("more ") for k in keys])
-    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
-        rho, p_rho = stats.spearmanr(a[m], b[m])
-        tau, p_tau = stats.kendalltau(a[m], b[m])
-        print(
-            f"reduced, recipe seed 0 vs 1 ({name}, n = {int(m.sum())}): "
-            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
-        )
-    for k, x, y in zip(keys, a, b, strict=True):
-        print(f"{k:>20} {x * 100:+7.2f} {y * 100:+7.2f}")
+    _print_agreement("reduced, recipe seed 0 vs 1", keys, a, b)
     print(f"baseline AUC {r0['base']:.3f} vs {r1['base']:.3f}")
 
 
@@ -362,22 +373,7 @@ def natural(recipe: str, seeds: int, pool: int | None, compare: str) -> None:
         r = _measure(cfg)
     finally:
         rec.prepare_problem = orig
-    keys = [k for k in full if k in r["gain"]]
-    a = np.array([r["gain"][k] for k in keys])
-    b = np.array([full[k] for k in keys])
-    neg = np.array([not k.startswith("more ") for k in keys])
-    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
-        rho, p_rho = stats.spearmanr(a[m], b[m])
-        tau, p_tau = stats.kendalltau(a[m], b[m])
-        print(
-            f"natural-rate pool {r['pool']} x dim {r['dim']} vs full ({name}, n = {int(m.sum())}): "
-            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
-        )
-    for k, x, y in zip(keys, a, b, strict=True):
-        print(f"{k:>20} {x * 100:+7.2f} ({r['low'][k] * 100:+6.2f}) {y * 100:+7.2f}")
-    print(
-        f"baseline AUC {r['base']:.3f}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
-    )
+    _vs_full("natural-rate", r, full)
 
 
 def proportional(recipe: str, seeds: int, compare: str) -> None:
@@ -401,22 +397,7 @@ def proportional(recipe: str, seeds: int, compare: str) -> None:
         r = _measure(dataclasses.replace(cfg, target_positives=tp))
     finally:
         rec.prepare_problem = orig
-    keys = [k for k in full if k in r["gain"]]
-    a = np.array([r["gain"][k] for k in keys])
-    b = np.array([full[k] for k in keys])
-    neg = np.array([not k.startswith("more ") for k in keys])
-    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
-        rho, p_rho = stats.spearmanr(a[m], b[m])
-        tau, p_tau = stats.kendalltau(a[m], b[m])
-        print(
-            f"stratified pool {r['pool']} x dim {r['dim']}, target positives {tp} vs full ({name}, n = {int(m.sum())}): "
-            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
-        )
-    for k, x, y in zip(keys, a, b, strict=True):
-        print(f"{k:>20} {x * 100:+7.2f} ({r['low'][k] * 100:+6.2f}) {y * 100:+7.2f}")
-    print(
-        f"baseline AUC {r['base']:.3f}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
-    )
+    _vs_full(f"stratified (target positives {tp})", r, full)
 
 
 def variant(
@@ -444,22 +425,7 @@ def variant(
         cfg, simulation=dataclasses.replace(cfg.simulation, pool_images=pool, dim=dim)
     )
     r = _measure(cfg)
-    keys = [k for k in full if k in r["gain"]]
-    a = np.array([r["gain"][k] for k in keys])
-    b = np.array([full[k] for k in keys])
-    neg = np.array([not k.startswith("more ") for k in keys])
-    for name, m in (("all", np.ones_like(neg)), ("negative classes", neg)):
-        rho, p_rho = stats.spearmanr(a[m], b[m])
-        tau, p_tau = stats.kendalltau(a[m], b[m])
-        print(
-            f"pool {r['pool']} x dim {r['dim']} vs full ({name}, n = {int(m.sum())}): "
-            f"Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g})"
-        )
-    for k, x, y in zip(keys, a, b, strict=True):
-        print(f"{k:>20} {x * 100:+7.2f} ({r['low'][k] * 100:+6.2f}) {y * 100:+7.2f}")
-    print(
-        f"baseline AUC {r['base']:.3f}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
-    )
+    _vs_full("variant", r, full)
 
 
 def _child_cpu() -> float:

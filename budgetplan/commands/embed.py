@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from budgetplan.embeddings.backbones import BACKBONES
+from budgetplan.embeddings.backbone_specs import BACKBONES
 
 
 def register(subparsers: Any) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,35 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from budgetplan.errors import BudgetplanError, InputFileError, UnknownClassError
+from budgetplan.embeddings.backbone_specs import BACKBONES, BackboneSpec, backbone_spec
+from budgetplan.errors import BudgetplanError, InputFileError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_DENSENET121_FILE = "densenet121-a639ec97.pth"
 XRV_WEIGHTS_NAME = "densenet121-res224-all"
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """What a backbone expects and gives: input channels, native image size, feature size."""
-
-    name: str
-    channels: int
-    dim: int = 1024
-    image_size: int = 224
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "densenet121-imagenet": BackboneSpec("densenet121-imagenet", channels=3),
-    "xrv-densenet121-all": BackboneSpec("xrv-densenet121-all", channels=1),
-}
-
-
-def backbone_spec(name: str) -> BackboneSpec:
-    """The spec of a backbone by name; an unknown name suggests the closest."""
-    if name not in BACKBONES:
-        raise UnknownClassError(name, BACKBONES, what="backbone")
-    return BACKBONES[name]
 
 
 # ---------------------------------------------------------------------- cached weight files

@@ -1,0 +1,21 @@
+"""The command line itself: every stage is listed, and starting it stays fast."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from budgetplan.cli import COMMAND_MODULES, build_parser
+
+
+def test_every_stage_has_its_sub_command() -> None:
+    help_text = build_parser().format_help()
+    for name in COMMAND_MODULES:
+        assert name in help_text
+
+
+def test_building_the_parser_does_not_import_torch() -> None:
+    """`budgetplan --help` and argument errors must answer at once; torch costs seconds."""
+    code = "import sys, budgetplan.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
