@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from budgetplan.planner.export import FORMATS, SUFFIXES, export_plan
+from budgetplan.planner.export import FORMATS, export_plan, path_beside_plan
 from budgetplan.planner.plan import AnnotationPlan
 
 
@@ -63,16 +63,6 @@ def _size(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def default_out(plan_path: Path, fmt: str) -> Path:
-    """Beside the plan: ``x.json`` -> ``x.worklist.csv`` / ``x.labelstudio.json`` / ..."""
-    stem = plan_path.name
-    for suffix in (".plan.json", ".json"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return plan_path.with_name(stem + SUFFIXES[fmt])
-
-
 def run(args: argparse.Namespace) -> int:
     plan = AnnotationPlan.load(args.plan)
     labels = None
@@ -81,13 +71,12 @@ def run(args: argparse.Namespace) -> int:
 
         dataset = open_dataset(args.store)
         labels = dataset.labels
-        expected = (plan.provenance.get("store") or {}).get("checksum")
-        if expected and expected != dataset.checksum:
+        if not plan.made_on(dataset.checksum):
             print(
                 f"budgetplan: warning: store {args.store} is not the one the plan was made on (checksum differs)",
                 file=sys.stderr,
             )
-    out = args.out if args.out is not None else default_out(args.plan, args.format)
+    out = args.out if args.out is not None else path_beside_plan(args.plan, args.format)
     written = export_plan(
         plan,
         args.format,

@@ -196,6 +196,18 @@ def _image_info(
 
 
 # ---------------------------------------------------------------------- entry point
+def path_beside_plan(plan_path: str | os.PathLike[str], fmt: str) -> Path:
+    """Beside a saved plan: ``x.json`` -> ``x.worklist.csv`` / ``x.labelstudio.json`` / ..."""
+    _check_format(fmt)
+    plan_path = Path(plan_path)
+    stem = plan_path.name
+    for suffix in (".plan.json", ".json"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return plan_path.with_name(stem + SUFFIXES[fmt])
+
+
 def default_path(plan: AnnotationPlan, fmt: str, directory: str | os.PathLike[str] = ".") -> Path:
     """``<directory>/<target>-<plan_id><suffix>`` for a format."""
     _check_format(fmt)

@@ -217,6 +217,11 @@ class AnnotationPlan:
             }
         )
 
+    def made_on(self, store_checksum: str) -> bool:
+        """Whether a store is the one this plan was made on (True when the plan recorded none)."""
+        expected = (self.provenance.get("store") or {}).get("checksum")
+        return not expected or expected == store_checksum
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,

@@ -369,3 +369,12 @@ def test_cli_export_with_store_uses_paths(tmp_path, capsys) -> None:
     df = pd.read_csv(out_csv, dtype={"patient": str})
     assert df["image_path"].tolist() == ["images/b.png", "images/a.png", "images/c.png"]
     assert df["patient"].tolist() == ["p2", "p1", "p2"]
+
+
+def test_exports_land_beside_the_plan_by_default(tmp_path) -> None:
+    from budgetplan.planner.export import ExportError, path_beside_plan
+
+    assert path_beside_plan(tmp_path / "nodule.plan.json", "csv").parent == tmp_path
+    assert path_beside_plan("x/nodule.json", "csv").name.startswith("nodule.")
+    with pytest.raises(ExportError, match="unknown export format 'pdf'"):
+        path_beside_plan("nodule.json", "pdf")

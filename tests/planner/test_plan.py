@@ -160,3 +160,9 @@ def test_empty_plan_is_valid() -> None:
 def test_config_hash_ignores_key_order() -> None:
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_made_on_tells_whether_a_store_is_the_plans_own() -> None:
+    plan = tiny_plan(provenance={"store": {"checksum": "abc"}})
+    assert plan.made_on("abc") and not plan.made_on("xyz")
+    assert tiny_plan(provenance={}).made_on("anything")  # nothing recorded: no warning
