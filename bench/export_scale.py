@@ -31,7 +31,11 @@ def build_plan(n: int, per_class: int, seed: int = 0) -> AnnotationPlan:
     read: set[int] = set()
     for cls in ("Mass", "Effusion", "Infiltration"):
         rows = rng.choice(n, per_class, replace=False)
-        actions.append(make_action("annotate-class", cls, "nih", rows, ids, cm, read, "bench"))
+        actions.append(
+            make_action(
+                "annotate-class", cls, "nih", rows, ids, cm, already_read=read, reason="bench"
+            )
+        )
         read.update(rows.tolist())
     block = {"auc": 0.7, "auc_ci_low": 0.68, "auc_ci_high": 0.72}
     expected = {**block, "gain": 0.01, "gain_ci_low": 0.0, "gain_ci_high": 0.02}

@@ -40,7 +40,7 @@ from scipy import stats
 
 from budgetplan.config import load_recipe
 from budgetplan.planner.cache import RunCache
-from budgetplan.planner.recommend import setup, simulate
+from budgetplan.planner.study import StudyPlanner
 
 
 def _data(recipe: str):
@@ -73,8 +73,9 @@ def _gains(cfg, cache=None) -> tuple[dict[str, float], dict[str, float], float, 
     t0 = time.perf_counter()
     if cfg.recipe not in DATA:
         DATA[cfg.recipe] = _data(cfg.recipe)
-    s = setup(cfg, cache=cache or RunCache(enabled=False), data=DATA[cfg.recipe])
-    table, base_runs, _, _ = simulate(s)
+    s = StudyPlanner(cfg, DATA[cfg.recipe], cache=cache or RunCache(enabled=False))
+    sim = s.simulate()
+    table, base_runs = sim.table, sim.base_runs
     gains = dict(zip(table["class"], table["gain"], strict=True))
     lows = dict(zip(table["class"], table["gain_ci_low"], strict=True))
     return gains, lows, float(np.mean([r.auc for r in base_runs])), time.perf_counter() - t0
@@ -84,7 +85,7 @@ def reduction(recipe: str, target_positives: int | None = None) -> None:
     cfg = load_recipe(recipe).with_overrides(target_positives=target_positives)
     rows = {}
     for red in ("class-sum", "entry-mean"):
-        c = dataclasses.replace(cfg, train={**dict(cfg.train), "reduction": red})
+        c = cfg.with_overrides(train={"reduction": red})
         rows[red] = _gains(c)
     classes = list(rows["class-sum"][0])
     print(f"recipe {recipe}: gain in AUC points (CI low) per candidate, same seeds")
@@ -118,9 +119,10 @@ def _measure(cfg) -> dict:
     if cfg.recipe not in DATA:
         DATA[cfg.recipe] = _data(cfg.recipe)
     t0 = time.perf_counter()
-    s = setup(cfg, cache=RunCache(enabled=False), data=DATA[cfg.recipe])
+    s = StudyPlanner(cfg, DATA[cfg.recipe], cache=RunCache(enabled=False))
     t1 = time.perf_counter()
-    table, base_runs, _, _ = simulate(s)
+    sim = s.simulate()
+    table, base_runs = sim.table, sim.base_runs
     t2 = time.perf_counter()
     return {
         "gain": dict(zip(table["class"], table["gain"], strict=True)),
@@ -142,9 +144,9 @@ def probe(recipe: str, seeds: int, pool: int | None, dim: int | None) -> None:
     cfg = _full_config(_fixed_seeds(load_recipe(recipe), seeds), pool, dim)
     DATA[cfg.recipe] = DATA.get(cfg.recipe) or _data(cfg.recipe)
     t0 = time.perf_counter()
-    s = setup(cfg, cache=RunCache(enabled=False), data=DATA[cfg.recipe])
+    s = StudyPlanner(cfg, DATA[cfg.recipe], cache=RunCache(enabled=False))
     t1 = time.perf_counter()
-    one = {**s.runner.config, "max_epochs": 1}
+    one = dataclasses.replace(s.runner.config, max_epochs=1)
     runner = Runner(s.problem, one, cache=RunCache(enabled=False), max_replicas=64)
     cand = s.sized[s.trained[0]].assembly
     specs = [RunSpec(a, k) for a in (s.base, cand) for k in range(seeds)]
@@ -152,7 +154,7 @@ def probe(recipe: str, seeds: int, pool: int | None, dim: int | None) -> None:
     t2 = time.perf_counter()
     n_rep = seeds * (len(s.trained) + 1)
     per = (t2 - t1) / len(specs)
-    max_epochs = int(cfg.train.get("max_epochs", 8))
+    max_epochs = cfg.train.max_epochs
     print(
         f"pool {len(s.problem.train_ids)} x dim {s.problem.x_train.shape[1]}, val {len(s.problem.y_val)}: "
         f"setup {t1 - t0:.0f} s; 1 epoch of {len(specs)} replicas {t2 - t1:.1f} s ({per:.2f} s per replica-epoch); "
@@ -230,21 +232,22 @@ def reliability(recipe: str, seeds: int = 3) -> None:
     seeds [0, S) against gains from seeds [S, 2S). Two rankings that differ only in seeds agree
     this well; a reduced-vs-full agreement near it means the reduction adds little error."""
     from budgetplan.planner.assembly import ANNOTATE_CLASS
-    from budgetplan.planner.runner import gain_stats
+    from budgetplan.planner.stats import gain_stats
 
     cfg = _fixed_seeds(load_recipe(recipe), 2 * seeds)
     if cfg.recipe not in DATA:
         DATA[cfg.recipe] = _data(cfg.recipe)
-    s = setup(cfg, cache=RunCache(enabled=False), data=DATA[cfg.recipe])
-    _, base_runs, _, ev_by = simulate(s)
+    s = StudyPlanner(cfg, DATA[cfg.recipe], cache=RunCache(enabled=False))
+    sim = s.simulate()
+    base_runs, ev_by = sim.base_runs, sim.evidence
     halves = ([r for r in base_runs if r.seed < seeds], [r for r in base_runs if r.seed >= seeds])
     names, a, b = [], [], []
     for c, ev in ev_by.items():
         names.append(c.class_name if c.kind == ANNOTATE_CLASS else f"more {c.class_name}")
         lo = [r for r in ev.runs if r.seed < seeds]
         hi = [r for r in ev.runs if r.seed >= seeds]
-        a.append(gain_stats(lo, halves[0])["gain"])
-        b.append(gain_stats(hi, halves[1])["gain"])
+        a.append(gain_stats(lo, halves[0]).gain)
+        b.append(gain_stats(hi, halves[1]).gain)
     label = f"reduced, seeds 0-{seeds - 1} vs {seeds}-{2 * seeds - 1}"
     _print_agreement(label, names, np.array(a), np.array(b))
 
@@ -312,9 +315,9 @@ def _proportional_problem(table, vectors, target, sim=None, seed=0, checksum="",
         np.asarray(vectors[rows]),
         target,
         dataclasses.replace(sim, pool_images=None),
-        seed,
-        checksum,
-        simulated,
+        seed=seed,
+        data_checksum=checksum,
+        simulated=simulated,
     )
     prob.n_train_full = len(train)
     return prob
@@ -341,9 +344,9 @@ def _natural_pool_problem(table, vectors, target, sim=None, seed=0, checksum="",
         np.asarray(vectors[rows]),
         target,
         dataclasses.replace(sim, pool_images=None),
-        seed,
-        checksum,
-        simulated,
+        seed=seed,
+        data_checksum=checksum,
+        simulated=simulated,
     )
     prob.n_train_full = len(train)
     return prob
@@ -417,10 +420,12 @@ def variant(
     full = json.load(open(compare))["full"]
     cfg = _fixed_seeds(load_recipe(recipe), seeds)
     if epochs or patience:
-        train = {**dict(cfg.train)}
-        train["max_epochs"] = epochs or train["max_epochs"]
-        train["patience"] = patience or train["patience"]
-        cfg = dataclasses.replace(cfg, train=train)
+        cfg = cfg.with_overrides(
+            train={
+                "max_epochs": epochs or cfg.train.max_epochs,
+                "patience": patience or cfg.train.patience,
+            }
+        )
     cfg = dataclasses.replace(
         cfg, simulation=dataclasses.replace(cfg.simulation, pool_images=pool, dim=dim)
     )

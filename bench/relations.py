@@ -126,8 +126,8 @@ def main() -> None:
             r,
             "class graph + communities + clustering (kNN share)",
             lambda: (
-                graph.communities(graph.class_graph(mat, "knn")),
-                graph.hierarchical_clusters(mat, "knn"),
+                graph.communities(graph.class_graph(mat, "knn-share")),
+                graph.hierarchical_clusters(mat, "knn-share"),
             ),
         )
         sims2, idx2 = timed(

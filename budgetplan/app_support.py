@@ -550,25 +550,6 @@ def describe(value: Any, digits: int = 4) -> str:
 
 
 # ---------------------------------------------------------------------- simulate and plan pages
-# "quick": a few seconds on a few hundred images (tests, a first look): 2 seeds, small trunk.
-QUICK_SIMULATION: dict[str, Any] = {
-    "pool_images": 4000,
-    "val_images": 1000,
-    "dim": 32,
-    "initial_seeds": 2,
-    "max_seeds": 2,
-    "eta": 2,
-    "executor": "local",
-}
-QUICK_TRAIN: dict[str, Any] = {
-    "hidden": 64,
-    "max_epochs": 15,
-    "patience": 4,
-    "batch_size": 128,
-    "lr": 3e-3,
-}
-
-
 def plan_data(dataset: Dataset) -> Any:
     """The planner's view (``planner.sources.PlanData``) of an open dataset."""
     from budgetplan.planner.sources import plan_data_from_dataset
@@ -597,8 +578,8 @@ def app_config(
     from budgetplan.config import (
         DEFAULT_RECIPE,
         RecommendConfig,
-        SimulationConfig,
         load_recipe,
+        quick_config,
         recipe_path,
     )
 
@@ -609,14 +590,9 @@ def app_config(
         if recipe is not None:
             raise
         cfg = RecommendConfig()
-    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, kind="demo", store=None))
+    cfg = cfg.with_overrides(data={"kind": "demo", "store": None})
     if quick:
-        sim = {**dataclasses.asdict(cfg.simulation), **QUICK_SIMULATION}
-        cfg = dataclasses.replace(
-            cfg, simulation=SimulationConfig(**sim), train={**dict(cfg.train), **QUICK_TRAIN}
-        )
-    if seeds is not None and seeds < 2:
-        raise BudgetplanError(f"seeds = {seeds}: a paired comparison needs at least 2 seeds")
+        cfg = quick_config(cfg)
     values: dict[str, Any] = {
         "target": target,
         "method": method,
@@ -626,13 +602,10 @@ def app_config(
     }
     cfg = cfg.with_overrides(**values)
     if seeds is not None and cfg.simulation.initial_seeds > seeds:
-        cfg = dataclasses.replace(
-            cfg, simulation=dataclasses.replace(cfg.simulation, initial_seeds=seeds)
-        )
+        cfg = cfg.with_overrides(simulation={"initial_seeds": seeds})
     if costs is None:  # the recipe's costs when they fit this store's classes, else unit costs
         costs = default_costs(cfg, classes)
-    cfg = dataclasses.replace(cfg, costs=dict(costs), cost_file=None)
-    return cfg
+    return dataclasses.replace(cfg, costs=dict(costs), cost_file=None)
 
 
 def default_costs(config: Any, classes: Sequence[str] | None) -> dict[str, Any]:

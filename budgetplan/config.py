@@ -1,12 +1,15 @@
-"""Typed configuration of the planner; recipes (YAML in ``recipes/``) fill it.
+"""Typed, validated configuration of the planner; recipes (YAML in ``recipes/``) fill it.
 
-A recipe is a YAML mapping whose top-level keys are the fields of :class:`RecommendConfig` and
-whose sections (``data``, ``simulation``, ``selection``, ``train``, ``costs``) fill the nested
-dataclasses. Unknown keys are errors that name the key and the file, so a typo never silently
-falls back to a default. Command-line flags override recipe values (``with_overrides``).
+One frozen tree: :class:`RecommendConfig` with its sections :class:`DataConfig`,
+:class:`SimulationConfig`, :class:`SelectionConfig`, a typed
+:class:`~budgetplan.methods.train_config.TrainConfig` (``train``) and the ``costs`` mapping.
+Every object checks every field in ``__post_init__`` (types, ranges, finite numbers, known
+names), so a recipe, a command-line flag (``with_overrides``), the app and a Python caller all
+get the same one-line :class:`~budgetplan.errors.ConfigError` naming the key and the value.
+Unknown recipe keys are errors too, so a typo never silently falls back to a default.
 
-Every config object is frozen and has a stable hash (:func:`config_hash`, sha256 of its
-canonical JSON) that goes into the plan's provenance and into the simulation cache key.
+Every config object has a stable hash (:func:`config_hash`, sha256 of its canonical JSON) that
+goes into the plan's provenance.
 """
 
 from __future__ import annotations
@@ -18,16 +21,29 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
-from budgetplan.errors import InputFileError
+from budgetplan.errors import ConfigError, InputFileError
+from budgetplan.methods.train_config import METHOD_NAMES, TrainConfig, check_device
 from budgetplan.paths import PROJECT_ROOT
+from budgetplan.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_number,
+    check_text,
+)
 
 RECIPE_DIR = PROJECT_ROOT / "recipes"
 DEFAULT_RECIPE = "nih-nodule"
 DATA_KINDS = ("demo", "store", "digits", "nih-chexpert")
+EXECUTORS = ("local", "process")
+COST_KEYS = ("label_cost", "default_label_cost", "image_read_cost", "unit")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,13 @@ class DataConfig:
     kind: str = "demo"
     store: str | None = None
     n_images: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("data.kind", self.kind, DATA_KINDS)
+        check_text("data.store", self.store, none=True)
+        check_int("data.n_images", self.n_images, low=100, none=True)
+        if self.kind == "store" and not self.store:
+            raise ConfigError("data.store", self.store, "kind 'store' needs a store directory")
 
 
 @dataclass(frozen=True)
@@ -72,6 +95,17 @@ class SimulationConfig:
     workers: int = 2
     per_source: bool = True
 
+    def __post_init__(self) -> None:
+        for key in ("pool_images", "val_images", "dim", "max_candidates"):
+            check_int(f"simulation.{key}", getattr(self, key), low=1, none=True)
+        check_int("simulation.initial_seeds", self.initial_seeds, low=2)
+        check_int("simulation.max_seeds", self.max_seeds, low=2)
+        check_int("simulation.eta", self.eta, low=2)
+        check_int("simulation.max_replicas", self.max_replicas, low=1)
+        check_int("simulation.workers", self.workers, low=1)
+        check_choice("simulation.executor", self.executor, EXECUTORS)
+        check_bool("simulation.per_source", self.per_source)
+
 
 @dataclass(frozen=True)
 class SelectionConfig:
@@ -80,10 +114,11 @@ class SelectionConfig:
     A candidate is recommendable only if its gain over the baseline is significantly above zero:
     one-sided paired test across seeds with p < ``alpha`` AND the lower end of the two-sided
     ``1 - alpha`` CI above 0, AND a mean gain above ``min_gain`` (target AUC; 0.001 = 0.1
-    points: a negligible but very regular difference can pass the test alone). Each greedy step keeps a class only if the new set also beats the
-    current set (paired, same test). ``max_classes`` bounds the plan; ``greedy_width`` is how many
-    of the best remaining singles are tried at each step. ``random_draws``: random class sets of
-    equal cost trained for the control.
+    points: a negligible but very regular difference can pass the test alone). Each greedy step
+    keeps a class only if the new set also beats the current set (paired, same test).
+    ``max_classes`` bounds the plan; ``greedy_width`` is how many of the best remaining singles
+    are tried at each step. ``random_draws``: random class sets of equal cost trained for the
+    control.
     """
 
     alpha: float = 0.05
@@ -92,10 +127,22 @@ class SelectionConfig:
     greedy_width: int = 3
     random_draws: int = 2
 
+    def __post_init__(self) -> None:
+        check_number("selection.alpha", self.alpha, low=0, high=0.5, low_open=True, high_open=True)
+        check_number("selection.min_gain", self.min_gain, low=0, high=1, high_open=True)
+        for key in ("max_classes", "greedy_width", "random_draws"):
+            check_int(f"selection.{key}", getattr(self, key), low=1)
+
 
 @dataclass(frozen=True)
 class RecommendConfig:
-    """Everything ``budgetplan recommend`` needs; ``train`` holds TrainConfig field overrides."""
+    """Everything ``budgetplan recommend`` needs.
+
+    ``method`` and ``device`` are set at the top level and copied into ``train`` (the typed
+    :class:`TrainConfig` every simulated run trains with). ``costs``: a recipe's cost mapping
+    (``label_cost``/``default_label_cost``/``image_read_cost``/``unit``, or flat class: cost).
+    ``seeds``: draws behind the best candidates (``--seeds``; None = ``simulation.max_seeds``).
+    """
 
     recipe: str = DEFAULT_RECIPE
     target: str = "Nodule"
@@ -110,21 +157,70 @@ class RecommendConfig:
     data: DataConfig = field(default_factory=DataConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
-    train: Mapping[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
     costs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_text("recipe", self.recipe)
+        check_text("target", self.target)
+        check_number("budget", self.budget, low=0, low_open=True, none=True)
+        check_int("target_positives", self.target_positives, low=1, none=True)
+        check_choice("method", self.method, METHOD_NAMES)
+        check_int("seeds", self.seeds, low=2, none=True)
+        check_device("device", self.device)
+        check_int("seed", self.seed, low=0)
+        if self.screen_relation is not None:
+            from budgetplan.relations.names import canonical_relation
+
+            object.__setattr__(
+                self, "screen_relation", canonical_relation(self.screen_relation, "screen_relation")
+            )
+        check_text("cost_file", self.cost_file, none=True)
+        for name, cls in (
+            ("data", DataConfig),
+            ("simulation", SimulationConfig),
+            ("selection", SelectionConfig),
+            ("train", TrainConfig),
+        ):
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(name, getattr(self, name), f"must be a {cls.__name__}")
+        _check_costs(self.costs)
+        object.__setattr__(self, "costs", dict(self.costs))
+        if self.budget is not None:
+            object.__setattr__(self, "budget", float(self.budget))
+        if self.train.method != self.method or self.train.device != self.device:
+            train = dataclasses.replace(self.train, method=self.method, device=self.device)
+            object.__setattr__(self, "train", train)
 
     @property
     def max_seeds(self) -> int:
-        """Seeds behind the best candidates (``--seeds`` overrides the recipe's simulation.max_seeds)."""
+        """Draws behind the best candidates (``--seeds`` over ``simulation.max_seeds``)."""
         return int(self.seeds) if self.seeds else self.simulation.max_seeds
 
     def with_overrides(self, **values: Any) -> RecommendConfig:
-        """A copy with the non-None ``values`` replaced (CLI flags over the recipe);
-        ``target_positives=0`` means every target positive the data has (None)."""
-        out = dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
-        if out.target_positives == 0:
-            out = dataclasses.replace(out, target_positives=None)
-        return out
+        """A validated copy with the non-None ``values`` replaced (CLI flags over the recipe).
+
+        ``target_positives=0`` means every target positive the data has (None). Section fields
+        are given as ``section={...}`` mappings, e.g. ``simulation={"executor": "process"}``.
+        """
+        given = {k: v for k, v in values.items() if v is not None}
+        if given.get("target_positives") == 0:
+            given["target_positives"] = None
+        top = {f.name for f in dataclasses.fields(self)}
+        for key in given:
+            if key not in top:
+                raise ConfigError(key, given[key], f"unknown setting; known: {', '.join(top)}")
+        for name in (*_SECTIONS, "train"):
+            if isinstance(given.get(name), Mapping):
+                given[name] = _replace(getattr(self, name), given[name], name)
+        return dataclasses.replace(self, **given)
+
+    @classmethod
+    def from_mapping(
+        cls, raw: Mapping[str, Any], where: str | os.PathLike[str] = "<recipe>"
+    ) -> RecommendConfig:
+        """Build from a plain mapping (a parsed recipe); errors name ``where`` and the key."""
+        return config_from_mapping(raw, where)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -139,7 +235,35 @@ _SECTIONS: dict[str, type] = {
     "simulation": SimulationConfig,
     "selection": SelectionConfig,
 }
-_FREEFORM = ("train", "costs")
+
+# One "quick" profile (``--quick`` and the app's quick mode): seconds on a few thousand images.
+QUICK_SIMULATION: dict[str, Any] = {
+    "pool_images": 3000,
+    "val_images": 1000,
+    "dim": 32,
+    "initial_seeds": 2,
+    "max_seeds": 2,
+}
+QUICK_SELECTION: dict[str, Any] = {"greedy_width": 1, "random_draws": 1}
+QUICK_TRAIN: dict[str, Any] = {
+    "hidden": 64,
+    "max_epochs": 8,
+    "patience": 3,
+    "batch_size": 128,
+    "lr": 3e-3,
+}
+
+
+def quick_config(cfg: RecommendConfig) -> RecommendConfig:
+    """Tiny settings for tests, smoke runs and the app's quick mode: 2 seeds, small pools."""
+    sim = {
+        **QUICK_SIMULATION,
+        "pool_images": min(cfg.simulation.pool_images or 3000, 3000),
+        "val_images": min(cfg.simulation.val_images or 1000, 1000),
+        "dim": min(cfg.simulation.dim or 32, 32),
+    }
+    sel = {**QUICK_SELECTION, "max_classes": min(cfg.selection.max_classes, 2)}
+    return cfg.with_overrides(simulation=sim, selection=sel, train=QUICK_TRAIN, seeds=2)
 
 
 def config_hash(obj: Any) -> str:
@@ -166,10 +290,16 @@ def recipe_path(name_or_path: str | os.PathLike[str]) -> Path:
 
 
 def load_recipe(name_or_path: str | os.PathLike[str] = DEFAULT_RECIPE) -> RecommendConfig:
-    """Read a recipe (``yaml.safe_load``) into a :class:`RecommendConfig`; bad keys name the file."""
+    """Read a recipe (``yaml.safe_load``) into a :class:`RecommendConfig`; errors name the file."""
     path = recipe_path(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(path, "not a text (UTF-8) file; a recipe is YAML") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputFileError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
     if raw is None:
@@ -183,83 +313,69 @@ def config_from_mapping(
     raw: Mapping[str, Any], where: str | os.PathLike[str] = "<recipe>"
 ) -> RecommendConfig:
     """Build a :class:`RecommendConfig` from a plain mapping, rejecting unknown keys."""
-    top = {f.name: f for f in dataclasses.fields(RecommendConfig)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        key = str(key)
-        if key not in top:
-            raise InputFileError(where, f"unknown key {key!r}; known keys: {', '.join(top)}")
-        if key in _SECTIONS:
-            values[key] = _section(_SECTIONS[key], value, key, where)
-        elif key in _FREEFORM:
-            if value is None:
-                value = {}
-            if not isinstance(value, Mapping):
-                raise InputFileError(
-                    where, f"{key!r} must be a mapping, got {type(value).__name__}"
-                )
-            values[key] = dict(value)
-        else:
-            values[key] = value
-    values.setdefault("recipe", Path(str(where)).stem)
-    cfg = RecommendConfig(**values)
-    _check_types(cfg, where)
-    return cfg
+    try:
+        top = [f.name for f in dataclasses.fields(RecommendConfig)]
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            key = str(key)
+            if key not in top:
+                raise ConfigError(key, value, f"unknown key; known keys: {', '.join(top)}")
+            if key in _SECTIONS:
+                values[key] = _section(_SECTIONS[key], value, key)
+            elif key == "train":
+                values[key] = _train_section(value)
+            elif key == "costs":
+                values[key] = dict(check_mapping("costs", {} if value is None else value))
+            else:
+                values[key] = value
+        values.setdefault("recipe", Path(str(where)).stem)
+        return RecommendConfig(**values)
+    except ConfigError as exc:
+        raise InputFileError(where, str(exc)) from None
 
 
-def _section(cls: type, value: Any, name: str, where: str | os.PathLike[str]) -> Any:
+def _section(cls: type[T], value: Any, name: str) -> T:
     if value is None:
         return cls()
-    if not isinstance(value, Mapping):
-        raise InputFileError(
-            where, f"section {name!r} must be a mapping, got {type(value).__name__}"
-        )
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in value:
+    check_mapping(name, value)
+    return _replace(cls(), value, name)
+
+
+def _train_section(value: Any) -> TrainConfig:
+    if value is None:
+        return TrainConfig()
+    check_mapping("train", value)
+    for key in ("method", "device"):
+        if key in value:
+            raise ConfigError(f"train.{key}", value[key], f"set {key!r} at the top level")
+    return _replace(TrainConfig(), value, "train")
+
+
+def _replace(obj: T, values: Mapping[str, Any], name: str) -> T:
+    """``dataclasses.replace`` with unknown keys named (``section.key``)."""
+    names = [f.name for f in dataclasses.fields(obj)]  # type: ignore[arg-type]
+    for key, value in values.items():
         if key not in names:
-            raise InputFileError(
-                where,
-                f"unknown key {key!r} in section {name!r}; known keys: {', '.join(sorted(names))}",
-            )
-    return cls(**dict(value))
+            raise ConfigError(f"{name}.{key}", value, f"unknown key; known: {', '.join(names)}")
+    return dataclasses.replace(obj, **dict(values))  # type: ignore[type-var]
 
 
-def _check_types(cfg: RecommendConfig, where: str | os.PathLike[str]) -> None:
-    """Light checks of values a typo would break (one line naming the key)."""
-
-    def bad(key: str, problem: str) -> InputFileError:
-        return InputFileError(where, f"{key}: {problem}")
-
-    if cfg.data.kind not in DATA_KINDS:
-        raise bad("data.kind", f"{cfg.data.kind!r} is not one of {', '.join(DATA_KINDS)}")
-    if cfg.data.n_images is not None and (
-        not isinstance(cfg.data.n_images, int) or cfg.data.n_images < 100
-    ):
-        raise bad("data.n_images", f"{cfg.data.n_images!r} must be an integer >= 100")
-    if cfg.data.kind == "store" and not cfg.data.store:
-        raise bad("data.store", "kind 'store' needs a store directory")
-    if cfg.budget is not None and (not isinstance(cfg.budget, int | float) or cfg.budget <= 0):
-        raise bad("budget", f"{cfg.budget!r} must be a positive number")
-    if cfg.target_positives is not None and (
-        not isinstance(cfg.target_positives, int) or cfg.target_positives < 1
-    ):
-        raise bad("target_positives", f"{cfg.target_positives!r} must be a positive integer")
-    sim = cfg.simulation
-    for key in ("initial_seeds", "max_seeds", "eta", "max_replicas", "workers"):
-        v = getattr(sim, key)
-        if not isinstance(v, int) or v < 1:
-            raise bad(f"simulation.{key}", f"{v!r} must be a positive integer")
-    if sim.initial_seeds < 2:
-        raise bad("simulation.initial_seeds", "needs at least 2 seeds for a paired comparison")
-    if sim.executor not in ("local", "process"):
-        raise bad("simulation.executor", f"{sim.executor!r} is not 'local' or 'process'")
-    mg = cfg.selection.min_gain
-    if isinstance(mg, bool) or not isinstance(mg, int | float) or not 0 <= mg < 1:
-        raise bad("selection.min_gain", f"{mg!r} must be a number in [0, 1) (target AUC)")
-    if not isinstance(sim.per_source, bool):
-        raise bad("simulation.per_source", f"{sim.per_source!r} must be true or false")
-    if not 0 < cfg.selection.alpha < 0.5:
-        raise bad("selection.alpha", f"{cfg.selection.alpha!r} must be in (0, 0.5)")
+def _check_costs(costs: Any) -> None:
+    """The shape of a ``costs`` mapping (class names are checked against the data later)."""
+    check_mapping("costs", costs)
+    structured = any(k in COST_KEYS[:3] for k in costs)
+    for key, value in costs.items():
+        check_text("costs key", key)
+        if key == "unit":
+            check_text("costs.unit", value)
+        elif key == "label_cost" and structured:
+            check_mapping("costs.label_cost", value)
+            for cls, cost in value.items():
+                check_number(f"costs.label_cost.{cls}", cost, low=0)
+        elif structured and key not in COST_KEYS:
+            raise ConfigError(f"costs.{key}", value, f"unknown key; known: {', '.join(COST_KEYS)}")
+        else:
+            check_number(f"costs.{key}", value, low=0)
 
 
 def _plain(obj: Any) -> Any:
@@ -268,20 +384,3 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     return obj
-
-
-def quick_config(cfg: RecommendConfig) -> RecommendConfig:
-    """Tiny settings for tests and smoke runs (``--quick``): 2 seeds, few epochs, small pools."""
-    sim = dataclasses.replace(
-        cfg.simulation,
-        pool_images=min(cfg.simulation.pool_images or 3000, 3000),
-        val_images=min(cfg.simulation.val_images or 1000, 1000),
-        dim=min(cfg.simulation.dim or 32, 32),
-        initial_seeds=2,
-        max_seeds=2,
-    )
-    sel = dataclasses.replace(
-        cfg.selection, max_classes=min(cfg.selection.max_classes, 2), greedy_width=1, random_draws=1
-    )
-    train = {**dict(cfg.train), "max_epochs": 3, "patience": 2, "hidden": 32}
-    return dataclasses.replace(cfg, simulation=sim, selection=sel, train=train, seeds=2)

@@ -50,6 +50,22 @@ class BudgetError(BudgetplanError, ValueError):
     """A budget or cost model that cannot buy anything, or is malformed."""
 
 
+class ConfigError(BudgetplanError, ValueError):
+    """A configuration value of the wrong type or out of range; names the key and the value."""
+
+    def __init__(self, key: str, value: object, problem: str) -> None:
+        self.key = key
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{key} = {short_repr(value)}: {problem}")
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 10 MB cell is never echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     """Closest known names to ``name`` (case-insensitive), best first."""
     known = list(known)

@@ -14,7 +14,7 @@ ds = ui.dataset()
 ui.header("Relations", ds)
 target = ui.target_picker(ds)
 
-SHOWN = ("prototype-mean", "prototype-median", "pmi", "phi", "knn")
+SHOWN = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -41,14 +41,14 @@ except BudgetplanError as exc:
 st.subheader(f"How related each class is to {target}")
 st.caption("On the training split; counts behind each number in the tooltips and the table.")
 cols = st.columns(2)
-for i, rel in enumerate(r for r in SHOWN if charts.COLUMN[r] in table.columns):
+for i, rel in enumerate(r for r in SHOWN if r in table.columns):
     with cols[i % 2]:
         ui.chart(charts.ranked_bar(table, rel, target=target))
 with st.expander("The relation table"):
     st.dataframe(table, hide_index=True)
 
 st.subheader("Between all classes")
-matrix_choices = [r for r in RELATIONS if r not in ("knn", "adapter")]
+matrix_choices = [r for r in RELATIONS if r not in ("knn-share", "adapter")]
 relation = st.selectbox("Relation", matrix_choices, index=0, key="heatmap_relation")
 try:
     matrix = _matrix(ds.checksum, relation, ds)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from budgetplan.config import RecommendConfig
 
 
 def add_plan_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,11 +83,21 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_config(args: argparse.Namespace):
-    """The recipe with the command-line flags over it."""
+def load_config(args: argparse.Namespace) -> RecommendConfig:
+    """The recipe with the command-line flags over it (validated: a bad flag is one line)."""
     from budgetplan.config import load_recipe, quick_config
 
     cfg = load_recipe(args.recipe)
+    data = None
+    if args.store is not None:
+        data = (
+            {"kind": "demo", "store": None}
+            if args.store == "demo"
+            else {
+                "kind": "store",
+                "store": args.store,
+            }
+        )
     cfg = cfg.with_overrides(
         target=args.target,
         budget=args.budget,
@@ -93,13 +106,8 @@ def load_config(args: argparse.Namespace):
         target_positives=args.target_positives,
         device=args.device,
         cost_file=args.cost_file,
+        data=data,
     )
-    if args.seeds is not None and args.seeds < 2:
-        from budgetplan.errors import BudgetplanError
-
-        raise BudgetplanError(
-            f"--seeds {args.seeds}: at least 2 seeds are needed for a paired comparison"
-        )
     return quick_config(cfg) if args.quick else cfg
 
 
@@ -112,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     cache = RunCache(enabled=not args.no_cache)
     with tqdm_progress(desc="simulating", unit="run") as progress:
-        rec = recommend(cfg, store=args.store, progress=progress, cache=cache)
+        rec = recommend(cfg, progress=progress, cache=cache)
     if args.out is not None:
         rec.plan.save(args.out)
     if args.json:

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     notice = simulated_notice(dataset)
     print(format_relation_table(table))
     if args.out is not None:
-        wanted = [r for r in relations if r != "knn" or args.relation == "knn"]
+        wanted = [r for r in relations if r != "knn-share" or args.relation == "knn-share"]
         with tqdm_progress("relation matrices") as progress:
             matrices = relation_matrices(
                 dataset, rows=args.split, relations=wanted, k=args.k, progress=progress

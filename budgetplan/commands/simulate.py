@@ -28,21 +28,26 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from budgetplan.io import write_text_atomic
     from budgetplan.planner.cache import RunCache
-    from budgetplan.planner.recommend import setup, simulate
     from budgetplan.planner.report import render_table
+    from budgetplan.planner.sources import load_plan_data
+    from budgetplan.planner.study import StudyPlanner
     from budgetplan.progress import tqdm_progress
 
     cfg = load_config(args)
     with tqdm_progress(desc="simulating", unit="run") as progress:
-        s = setup(
-            cfg, store=args.store, progress=progress, cache=RunCache(enabled=not args.no_cache)
+        s = StudyPlanner(
+            cfg,
+            load_plan_data(cfg.data, progress),
+            progress=progress,
+            cache=RunCache(enabled=not args.no_cache),
         )
-        table, base_runs, report, _ = simulate(s)
+        simulation = s.simulate()
+    table, report = simulation.table, simulation.predictor
     if s.data.simulated:
         from budgetplan.planner.report import simulated_note
 
         print(simulated_note(s.data.name))
-    auc = [r.auc for r in base_runs]
+    auc = [r.auc for r in simulation.base_runs]
     print(
         f"Target {s.problem.target}: baseline AUC {sum(auc) / len(auc):.3f} over {len(auc)} seeds"
     )

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from budgetplan.errors import DataMismatchError
 from budgetplan.methods import models
 from budgetplan.methods.device import resolve_device
-from budgetplan.methods.registry import Setup, StepContext, get_method
+from budgetplan.methods.registry import MethodSetup, StepContext, get_method
 from budgetplan.methods.trainer import TrainConfig, _derive_seed, _torch_threads, macro_auc_fast
 from budgetplan.progress import ProgressFn
 
@@ -191,7 +191,7 @@ def _train_image_model(
             np.asarray(soft_exposure, dtype=np.float32).reshape(1, n, c), device=device
         )
     state = method.init_state(
-        Setup(
+        MethodSetup(
             labels=y, seeds=[seed], max_epochs=config.max_epochs, temperatures=temps, params=params
         )
     )
@@ -221,9 +221,20 @@ def _train_image_model(
             idx = perm[s : s + b].to(device)
             xb = images[idx.cpu()].to(device)[None]
             ctx = StepContext(
-                model.spec, params, state, xb, y[:, idx], idx[None], [dev_gen], epoch,
-                config.max_epochs, step, config.reduction, views, forward_fn,
-            )  # fmt: skip
+                spec=model.spec,
+                params=params,
+                state=state,
+                x=xb,
+                labels=y[:, idx],
+                index=idx[None],
+                generators=[dev_gen],
+                epoch=epoch,
+                max_epochs=config.max_epochs,
+                step=step,
+                reduction=config.reduction,
+                views=views,
+                forward_fn=forward_fn,
+            )
             loss = method.loss(ctx).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -35,7 +35,7 @@ def loss_function(name: str) -> Callable[..., Tensor]:
 
 
 @dataclass
-class Setup:
+class MethodSetup:
     """What a method may need to build its state before training (all on the training device)."""
 
     labels: Tensor  # (R, N, C) float with NaN
@@ -104,7 +104,7 @@ class Method:
         """Hyper-parameters passed to the loss function (the method's params by default)."""
         return dict(self.params)
 
-    def init_state(self, setup: Setup) -> State:
+    def init_state(self, setup: MethodSetup) -> State:
         """Per-replica state, replica axis first."""
         return {}
 
@@ -161,7 +161,7 @@ class SoftExposure(Method):
     def loss_kwargs(self) -> dict[str, Any]:
         return {}  # beta / gamma enter through the temperatures
 
-    def init_state(self, setup: Setup) -> State:
+    def init_state(self, setup: MethodSetup) -> State:
         if setup.temperatures is None:
             raise ValueError(f"method {self.name!r} needs soft-exposure temperatures")
         return {"temperature": setup.temperatures}
@@ -247,7 +247,7 @@ class MeanTeacher(Method):
     name = "mean-teacher"
     defaults = {"weight": 1.0, "warmup": 10, "start": 2, "ema": 0.99, "noise": 0.1}
 
-    def init_state(self, setup: Setup) -> State:
+    def init_state(self, setup: MethodSetup) -> State:
         assert setup.params is not None
         return {"teacher": {k: v.detach().clone() for k, v in setup.params.items()}}
 
@@ -289,7 +289,7 @@ class ImbalancePL(Method):
     name = "imbalance-pl"
     defaults = {"gamma": 0.05, "m": 3.0, "q": 0.5}
 
-    def init_state(self, setup: Setup) -> State:
+    def init_state(self, setup: MethodSetup) -> State:
         return {"pseudo": torch.full_like(setup.labels, 0.5)}
 
     def loss(self, ctx: StepContext) -> Tensor:

@@ -21,12 +21,10 @@ gradients are the replicas' own gradients.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -36,98 +34,16 @@ from torch import Tensor
 from budgetplan.errors import DataMismatchError
 from budgetplan.methods import models
 from budgetplan.methods.device import resolve_device
-from budgetplan.methods.registry import METHODS, Setup, StepContext, get_method, select_state
+from budgetplan.methods.registry import (
+    METHODS,
+    MethodSetup,
+    StepContext,
+    get_method,
+    select_state,
+)
+from budgetplan.methods.train_config import TrainConfig
 from budgetplan.methods.views import FeatureViews, embedding_scale
 from budgetplan.progress import ProgressFn
-
-REDUCTIONS = ("entry-mean", "class-sum")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run except data and seeds (hashable; ``to_dict`` for caches).
-
-    ``head``: "auto" = the dynamic adapter for label-assemble (seed 000), linear otherwise.
-    ``depth`` hidden layers of width ``hidden``; ``dropout`` after each hidden layer.
-    ``early_stop_classes``: None = macro AUC over the classes labelled (both 1 and 0) in the
-    validation rows; or class indices, e.g. ``(target,)``.
-    ``method_params``: per-method hyper-parameters over the paper defaults (a dict is accepted
-    and stored as sorted pairs). ``threads``: torch CPU threads during training (None = leave).
-    """
-
-    method: str = "ne"
-    head: str = "auto"
-    hidden: int = 512
-    depth: int = 1
-    activation: str = "relu"
-    dropout: float = 0.2
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    max_epochs: int = 64
-    patience: int = 10
-    reduction: str = "entry-mean"
-    early_stop_classes: tuple[int, ...] | None = None
-    method_params: tuple[tuple[str, Any], ...] = ()
-    device: str = "auto"
-    threads: int | None = None
-
-    def __post_init__(self) -> None:
-        mp = self.method_params
-        if isinstance(mp, Mapping):
-            mp = tuple(sorted(mp.items()))
-        object.__setattr__(self, "method_params", tuple((str(k), v) for k, v in mp))
-        if self.early_stop_classes is not None:
-            object.__setattr__(
-                self, "early_stop_classes", tuple(int(c) for c in self.early_stop_classes)
-            )
-        if self.method not in METHODS:
-            get_method(self.method)  # raises UnknownClassError with suggestions
-        if self.head not in ("auto", *models.HEADS):
-            raise ValueError(f"head must be 'auto', 'linear' or 'adapter', got {self.head!r}")
-        if self.reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {self.reduction!r}")
-        for name in ("batch_size", "max_epochs", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        get_method(self.method, self.params)  # validates the parameter names
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """``method_params`` as a dict."""
-        return dict(self.method_params)
-
-    @property
-    def resolved_head(self) -> str:
-        """The head actually used ("auto" resolved by the method)."""
-        return METHODS[self.method].default_head if self.head == "auto" else self.head
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (round-trips through ``from_dict``)."""
-        d = asdict(self)
-        d["method_params"] = dict(self.method_params)
-        d["early_stop_classes"] = (
-            None if self.early_stop_classes is None else list(self.early_stop_classes)
-        )
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
-        """Inverse of ``to_dict``; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"TrainConfig: unknown field(s) {sorted(unknown)}")
-        return cls(**dict(d))
-
-    def key(self) -> str:
-        """Stable hash of the config (for caches); ``device`` and ``threads`` do not change results."""
-        d = self.to_dict()
-        d.pop("device")
-        d.pop("threads")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -529,7 +445,7 @@ def train_replicas(
         x = torch.from_numpy(x_train).to(device)
         xv = torch.from_numpy(x_val).to(device)
         y_codes = _label_codes(torch.as_tensor(y_train)).to(device)
-        setup = Setup(
+        setup = MethodSetup(
             labels=torch.as_tensor(y_train).to(device),
             seeds=seeds,
             max_epochs=config.max_epochs,

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from budgetplan.planner.assembly import Assembly
-from budgetplan.planner.runner import Runner, RunResult, RunSpec, gain_stats
+from budgetplan.planner.runner import Runner, RunResult, RunSpec
+from budgetplan.planner.stats import GainStats, gain_stats
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Evidence:
 
     assembly: Assembly
     runs: list[RunResult] = field(default_factory=list)
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: GainStats = field(default_factory=GainStats)
     rounds: int = 0
 
     @property
@@ -35,7 +36,7 @@ class Evidence:
 
     @property
     def gain(self) -> float:
-        return float(self.stats.get("gain", float("nan")))
+        return self.stats.gain
 
 
 def seed_schedule(initial: int, maximum: int, eta: int) -> list[int]:
@@ -50,6 +51,7 @@ def successive_halving(
     runner: Runner,
     baseline: Assembly,
     candidates: Sequence[Assembly],
+    *,
     initial_seeds: int = 2,
     max_seeds: int = 6,
     eta: int = 2,

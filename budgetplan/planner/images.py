@@ -146,6 +146,7 @@ def make_action(
     rows: Sequence[int] | np.ndarray,
     ids: Sequence[str] | np.ndarray,
     cost_model: CostModel,
+    *,
     already_read: Iterable[int] = frozenset(),
     reason: str = "",
 ) -> PlanAction:

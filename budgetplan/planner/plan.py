@@ -38,6 +38,7 @@ from budgetplan.config import config_hash
 from budgetplan.errors import BudgetError, InputFileError
 from budgetplan.io import write_text_atomic
 from budgetplan.planner.costs import CostModel
+from budgetplan.relations.names import ALIASES as RELATION_ALIASES
 
 FORMAT = "budgetplan-annotation-plan"
 FORMAT_VERSION = 1
@@ -431,6 +432,8 @@ def _from_dict(data: Any, where: str) -> AnnotationPlan:
     for i, row in enumerate(candidates):
         if not isinstance(row, dict):
             raise bad(f"candidates[{i}]", "expected an object")
+    # plans written before the relation names were unified (``similarity``, ``knn_share``, ...)
+    candidates = [{RELATION_ALIASES.get(k, k): v for k, v in row.items()} for row in candidates]
     try:
         plan = AnnotationPlan(
             target=data["target"],

@@ -88,6 +88,7 @@ def prepare_problem(
     vectors: np.ndarray,
     target: str,
     sim: SimulationConfig | None = None,
+    *,
     seed: int = 0,
     data_checksum: str = "",
     simulated: bool = False,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-SHOWN_RELATIONS = ("similarity", "p_given_target", "knn_share")
-RELATION_HEADERS = {"similarity": "similarity", "p_given_target": "P(c|t)", "knn_share": "knn"}
+SHOWN_RELATIONS = ("prototype-mean", "conditional", "knn-share")
+RELATION_HEADERS = {"prototype-mean": "proto-mean", "conditional": "P(c|t)", "knn-share": "knn"}
 
 
 def _pts(x: float) -> str:

@@ -8,25 +8,28 @@ K candidates x S seeds of a round train as one batched model. Jobs go through an
 so an interrupted simulation keeps what it finished.
 
 Each run records the target's ROC AUC and average precision on the test split (all labels,
-never masked). Gains over the baseline are paired by seed (:func:`gain_stats`): the baseline and
-the candidate with the same seed share initial weights and batch order, so the paired difference
-removes most of the seed noise (seed 000 reports means over runs; we add the paired test).
+never masked). Gains over the baseline are paired by seed (``budgetplan.planner.stats``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from budgetplan.methods.train_config import TrainConfig
 from budgetplan.planner.assembly import Assembly
 from budgetplan.planner.cache import RunCache, run_key
 from budgetplan.planner.executor import Executor, LocalExecutor
 from budgetplan.planner.problem import SimProblem
 from budgetplan.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from budgetplan.methods.trainer import SoftExposureInputs
 
 
 @dataclass(frozen=True)
@@ -59,24 +62,23 @@ class TrainJob:
     x_test: np.ndarray
     y_test: np.ndarray  # (M,) target labels
     target_index: int
-    config: dict[str, Any]
+    config: TrainConfig
     seeds: tuple[int, ...]
-    soft_exposure: Any = None
-    progress: Any = field(default=None, repr=False)
+    soft_exposure: SoftExposureInputs | None = None
+    progress: ProgressFn | None = field(default=None, repr=False)
 
 
 def execute_job(job: TrainJob) -> list[dict[str, float]]:
     """Train the job's replicas at once; return per replica ``auc``, ``ap``, ``best_epoch``."""
     from budgetplan.methods.metrics import average_precision_per_class, roc_auc_per_class
-    from budgetplan.methods.trainer import TrainConfig, train_replicas
+    from budgetplan.methods.trainer import train_replicas
 
-    config = TrainConfig.from_dict(job.config)
     fit = train_replicas(
         job.x_train,
         job.y_train,
         job.x_val,
         job.y_val,
-        config,
+        job.config,
         job.seeds,
         soft_exposure=job.soft_exposure,
         progress=job.progress,
@@ -92,10 +94,13 @@ def execute_job(job: TrainJob) -> list[dict[str, float]]:
     ]
 
 
+JobFn = Callable[[TrainJob], list[dict[str, float]]]
+
+
 class Runner:
     """Runs and caches simulated trainings for one :class:`SimProblem`.
 
-    ``train_config``: the TrainConfig fields (dict; ``early_stop_classes`` is set to the target).
+    ``train_config``: how every run trains (``early_stop_classes`` is set to the target).
     ``job_fn``: the function an executor calls on a :class:`TrainJob` (default
     :func:`execute_job`; tests inject a fast fake). ``progress(done, total, message)`` counts
     runs (replicas), fractional within a local job.
@@ -104,15 +109,16 @@ class Runner:
     def __init__(
         self,
         problem: SimProblem,
-        train_config: dict[str, Any],
+        train_config: TrainConfig,
+        *,
         cache: RunCache | None = None,
         executor: Executor | None = None,
         max_replicas: int = 64,
-        job_fn: Any = execute_job,
+        job_fn: JobFn = execute_job,
         progress: ProgressFn | None = None,
     ) -> None:
         self.problem = problem
-        self.config = {**train_config, "early_stop_classes": [problem.target_index]}
+        self.config = dataclasses.replace(train_config, early_stop_classes=(problem.target_index,))
         self.cache = cache if cache is not None else RunCache()
         self.executor = executor if executor is not None else LocalExecutor()
         self.max_replicas = max(1, int(max_replicas))
@@ -122,17 +128,18 @@ class Runner:
         self.n_cached = 0
         self.seconds = 0.0
         self._memo: dict[str, RunResult] = {}
-        cfg = {k: v for k, v in self.config.items() if k not in ("device", "threads")}
-        self._params = cfg
-        self._soft: Any = None
+        self._params = {
+            k: v for k, v in self.config.to_dict().items() if k not in ("device", "threads")
+        }
+        self._soft: SoftExposureInputs | None = None
 
-    def soft_exposure(self) -> Any:
+    def soft_exposure(self) -> SoftExposureInputs | None:
         """Relations the soft-exposure methods (se-l, se-i, se; seed 001 Eq. 4-8) need, from the pool.
 
         Label distance: median prototypes of the pool's reference labels (the relations a
         reference set tells); image distances: the pool's exact k = 10 neighbours.
         """
-        if not str(self.config.get("method", "")).startswith("se"):
+        if not self.config.method.startswith("se"):
             return None
         if self._soft is None:
             from budgetplan.methods.trainer import SoftExposureInputs
@@ -156,7 +163,7 @@ class Runner:
         return run_key(
             self.problem.checksum,
             spec.assembly.key(),
-            str(self.config.get("method")),
+            self.config.method,
             self._params,
             spec.seed,
         )
@@ -211,7 +218,7 @@ class Runner:
                 p.x_test,
                 p.y_test,
                 p.target_index,
-                dict(self.config),
+                self.config,
                 tuple(spec.seed for _, spec in group),
                 self.soft_exposure(),
             )
@@ -228,7 +235,7 @@ class Runner:
                     "assembly": spec.assembly.name,
                     "assembly_key": spec.assembly.key(),
                     "seed": spec.seed,
-                    "method": self.config.get("method"),
+                    "method": self.config.method,
                     **rec,
                 }
                 self.cache.put(key, record)
@@ -254,69 +261,3 @@ class Runner:
                 self.progress(int(offset + frac * size), total, label)
 
         return report
-
-
-# ---------------------------------------------------------------------- paired statistics
-def runs_by_seed(results: Sequence[RunResult], metric: str = "auc") -> dict[int, float]:
-    return {r.seed: getattr(r, metric) for r in results}
-
-
-def gain_stats(
-    candidate: Sequence[RunResult],
-    reference: Sequence[RunResult],
-    alpha: float = 0.05,
-    metric: str = "auc",
-) -> dict[str, float]:
-    """Paired gain of ``candidate`` over ``reference`` across their common seeds.
-
-    Returns ``gain`` (mean difference), a two-sided ``1 - alpha`` (95 %) t-based CI across
-    seeds (``ci_low``, ``ci_high``), the one-sided p-value that the gain is above zero
-    (``budgetplan.methods.metrics.paired_comparison``), and ``n`` pairs.
-    """
-    from budgetplan.methods.metrics import paired_comparison
-
-    a = runs_by_seed(candidate, metric)
-    b = runs_by_seed(reference, metric)
-    seeds = sorted(set(a) & set(b))
-    xa = np.array([a[s] for s in seeds])
-    xb = np.array([b[s] for s in seeds])
-    two = paired_comparison(xa, xb, alternative="two-sided", confidence=1 - alpha)
-    one = paired_comparison(xa, xb, alternative="greater", confidence=1 - alpha)
-    return {
-        "gain": float(two["mean_diff"]),
-        "ci_low": float(two["ci_low"]),
-        "ci_high": float(two["ci_high"]),
-        "p_value": float(one["p_value"]),
-        "n": int(two["n"]),
-    }
-
-
-def significant(stats: dict[str, float], alpha: float = 0.05, min_gain: float = 0.0) -> bool:
-    """The honesty rule: one-sided paired test p < alpha AND the 95 % CI's lower end above 0,
-    AND a mean gain above ``min_gain`` (AUC, e.g. 0.001 = 0.1 points): with seeds that share
-    weights and batch order, a negligible but very regular difference can pass the test alone."""
-    p = stats.get("p_value", float("nan"))
-    low = stats.get("ci_low", float("nan"))
-    gain = stats.get("gain", 0)
-    return bool(
-        np.isfinite(p)
-        and p < alpha
-        and np.isfinite(low)
-        and low > 0
-        and gain > 0
-        and gain > min_gain
-    )
-
-
-def mean_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float, float]:
-    """Mean with a t-based two-sided ``1 - alpha`` (95 %) CI across seeds (NaN CI below 2 values)."""
-    from scipy import stats
-
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if x.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    m = float(x.mean())
-    if x.size < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(1 - alpha / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return m, m - half, m + half

@@ -3,16 +3,16 @@
 Computed on the reference training labels (what a public or fully labelled reference tells about
 how classes relate) with the array-level functions of ``budgetplan.relations``:
 
-- ``similarity``: cosine of origin-shifted mean prototypes (seed 000 Sec. 5.5) on the full
+- ``prototype-mean``: cosine of origin-shifted mean prototypes (seed 000 Sec. 5.5) on the full
   embeddings of the training split;
-- ``median_similarity``: cosine of median prototypes, plain (no origin shift), as seed 001's label
+- ``prototype-median``: cosine of median prototypes, plain (no origin shift), as seed 001's label
   distance defines them (Sec. 3);
 
 Both come from ``budgetplan.relations.table.prototype_matrices``, the definition the relations
-table ("prototype-mean" / "prototype-median") uses, so the planner and ``budgetplan relations``
+table uses, so the planner and ``budgetplan relations``
 never disagree;
-- ``p_given_target``: P(c | target) from co-occurrence; ``pmi``; ``phi``;
-- ``knn_share``: share of target positives whose k = 10 neighbours carry c (on the simulation
+- ``conditional``: P(c | target) from co-occurrence; ``pmi``; ``phi``;
+- ``knn-share``: share of target positives whose k = 10 neighbours carry c (on the simulation
   pool: ``planner.neighbours.pool_knn``, the store's cached kNN on full vectors, else exact
   search in the reduced space).
 """
@@ -24,13 +24,15 @@ import pandas as pd
 
 from budgetplan.data.label_table import LabelTable
 
-RELATIONS = ("similarity", "median_similarity", "p_given_target", "pmi", "phi", "knn_share")
+# The relations the planner screens and predicts with (names: budgetplan.relations.names).
+RELATIONS = ("prototype-mean", "prototype-median", "conditional", "pmi", "phi", "knn-share")
 
 
 def relation_scores(
     table: LabelTable,
     vectors: np.ndarray,
     target: str,
+    *,
     pool_x: np.ndarray | None = None,
     pool_y: np.ndarray | None = None,
     k: int = 10,
@@ -72,12 +74,12 @@ def relation_scores(
     df = pd.DataFrame(
         {
             "class": table.classes,
-            "similarity": sim,
-            "median_similarity": med,
-            "p_given_target": p_c,
+            "prototype-mean": sim,
+            "prototype-median": med,
+            "conditional": p_c,
             "pmi": pm,
             "phi": ph,
-            "knn_share": share,
+            "knn-share": share,
             "train_positives": pos.astype(int),
         }
     )

@@ -15,7 +15,7 @@ the new sets are sized to the budget (more classes = fewer images each) and TRAI
 set is kept only if it beats the current set (paired across seeds, one-sided test and CI low
 above 0). So the gain of a combination is measured, never assumed additive.
 
-Honesty: a candidate whose single gain is not significant (``runner.significant``) is never
+Honesty: a candidate whose single gain is not significant (``GainStats.significant``) is never
 chosen, and an empty plan ("no class is worth its cost") is a valid answer.
 
 Random control: classes drawn at random (seeded) among all candidates, as many as the plan has
@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from budgetplan.config import SelectionConfig
 from budgetplan.errors import BudgetError
+from budgetplan.planner.allocation import Evidence
 from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET, Action, Assembly
 from budgetplan.planner.costs import CostModel
 from budgetplan.planner.problem import SimProblem
-from budgetplan.planner.runner import Runner, RunResult, RunSpec, gain_stats, significant
+from budgetplan.planner.runner import Runner, RunResult, RunSpec
+from budgetplan.planner.stats import GainStats, gain_stats
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ def build_orders(
     problem: SimProblem,
     candidates: Sequence[Candidate],
     base: Assembly,
+    *,
     full_train_ids: np.ndarray,
     target_pool_ids: np.ndarray,
     knn_indices: np.ndarray | None,
@@ -138,15 +142,29 @@ def build_orders(
     return Orders(full, pool)
 
 
-def size_set(
-    members: Sequence[Candidate],
-    orders: Orders,
-    cost_model: CostModel,
-    budget: float | None,
-    problem: SimProblem,
-    base: Assembly,
-) -> SizedSet:
-    """The largest common ``n`` that fits ``budget`` (all images when ``budget`` is None)."""
+@dataclass(frozen=True)
+class Sizer:
+    """Sizes sets of candidates to one budget under one cost model (see the module doc)."""
+
+    problem: SimProblem
+    base: Assembly
+    orders: Orders
+    cost_model: CostModel
+    budget: float | None
+
+    def size(self, members: Sequence[Candidate]) -> SizedSet:
+        """The set sized to the budget (:func:`size_set`)."""
+        return size_set(self, members)
+
+    def buys_pool_image(self, sized: SizedSet) -> bool:
+        """Whether the set's images stand for at least one image of the simulation pool."""
+        return self.problem.scale_count(sized.n_images) >= 1
+
+
+def size_set(sizer: Sizer, members: Sequence[Candidate]) -> SizedSet:
+    """The largest common ``n`` that fits the budget (all images when it is None)."""
+    orders, cost_model, budget = sizer.orders, sizer.cost_model, sizer.budget
+    problem, base = sizer.problem, sizer.base
     members = tuple(members)
     n_max = min(len(orders.full[m]) for m in members) if members else 0
     labels = sum(cost_model.label_cost_of(m.class_name) for m in members)
@@ -211,10 +229,9 @@ def _label(c: Candidate) -> str:
     return c.label
 
 
-def check_budget_buys(
-    sized: Sequence[SizedSet], budget: float | None, problem: SimProblem, cost_model: CostModel
-) -> None:
+def check_budget_buys(sized: Sequence[SizedSet], sizer: Sizer) -> None:
     """A budget that buys no simulated image of any candidate is an error (one line)."""
+    budget, problem, cost_model = sizer.budget, sizer.problem, sizer.cost_model
     if budget is None:
         return
     if all(problem.scale_count(s.n_images) < 1 for s in sized):
@@ -223,9 +240,41 @@ def check_budget_buys(
         )
         per_pool = 1 / max(problem.pool_fraction, 1e-12)
         raise BudgetError(
-            f"budget {budget:g} {cost_model.unit} buys nothing: one image of the cheapest class costs {cheapest:g}, "
-            f"and the simulation needs at least {math.ceil(per_pool)} images per class (one pool image) to measure a gain"
+            f"budget {budget:g} {cost_model.unit} buys nothing: one image of the cheapest class "
+            f"costs {cheapest:g}, and the simulation needs at least {math.ceil(per_pool)} images "
+            "per class (one pool image) to measure a gain"
         )
+
+
+@dataclass(frozen=True)
+class Single:
+    """A candidate sized alone to the budget, with its measured evidence."""
+
+    candidate: Candidate
+    sized: SizedSet
+    evidence: Evidence
+
+    @property
+    def stats(self) -> GainStats:
+        return self.evidence.stats
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A set tried at a greedy step: its gain over the baseline and over the previous set."""
+
+    name: str
+    gain: float
+    increment: float
+    p_increment: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "set": self.name,
+            "gain": self.gain,
+            "increment": self.increment,
+            "p_increment": self.p_increment,
+        }
 
 
 @dataclass
@@ -234,122 +283,102 @@ class GreedyStep:
 
     sized: SizedSet
     runs: list[RunResult]
-    stats: dict[str, float]
-    increment: dict[str, float]
-    tried: list[dict[str, object]] = field(default_factory=list)
+    stats: GainStats
+    increment: GainStats
+    tried: list[Trial] = field(default_factory=list)
 
 
 def greedy_select(
     runner: Runner,
-    base: Assembly,
+    sizer: Sizer,
     base_runs: Sequence[RunResult],
-    singles: Sequence[tuple[Candidate, SizedSet, list[RunResult], dict[str, float]]],
-    orders: Orders,
-    cost_model: CostModel,
-    budget: float | None,
+    singles: Sequence[Single],
+    *,
     seeds: int,
-    alpha: float = 0.05,
-    max_classes: int = 3,
-    width: int = 3,
-    min_gain: float = 0.0,
+    selection: SelectionConfig,
 ) -> list[GreedyStep]:
     """Greedy forward selection with real training (see the module doc); [] = nothing worth it.
 
-    ``min_gain``: the smallest gain (and increment) that counts (``runner.significant``)."""
-    problem = runner.problem
-    eligible = [s for s in singles if significant(s[3], alpha, min_gain)]
-    eligible.sort(key=lambda s: -s[3]["gain"])
+    ``selection.min_gain``: the smallest gain (and increment) that counts."""
+    alpha, min_gain = selection.alpha, selection.min_gain
+    eligible = sorted(
+        (s for s in singles if s.stats.significant(alpha, min_gain)), key=lambda s: -s.stats.gain
+    )
     if not eligible:
         return []
     seed_list = list(range(seeds))
-    first_c, first_sized, _, _ = eligible[0]
+    first = eligible[0]
     runs = runner.run(
-        [RunSpec(first_sized.assembly, s) for s in seed_list], label="plan: best single"
+        [RunSpec(first.sized.assembly, s) for s in seed_list], label="plan: best single"
     )
     stats = gain_stats(runs, base_runs, alpha)
-    steps = [GreedyStep(first_sized, runs, stats, stats)]
-    members = [first_c]
+    steps = [GreedyStep(first.sized, runs, stats, stats)]
+    members = [first.candidate]
     pool = [
-        s for s in eligible[1:] if s[0].kind == ANNOTATE_CLASS or first_c.kind == ANNOTATE_CLASS
+        s
+        for s in eligible[1:]
+        if s.candidate.kind == ANNOTATE_CLASS or first.candidate.kind == ANNOTATE_CLASS
     ]
-    while len(members) < max_classes and pool:
-        trial = [s for s in pool if s[0] not in members][:width]
+    while len(members) < selection.max_classes and pool:
+        trial = [s for s in pool if s.candidate not in members][: selection.greedy_width]
         if not trial:
             break
-        sets = [
-            size_set([*members, s[0]], orders, cost_model, budget, problem, base) for s in trial
-        ]
-        sets = [z for z in sets if problem.scale_count(z.n_images) >= 1]
+        sets = [sizer.size([*members, s.candidate]) for s in trial]
+        sets = [z for z in sets if sizer.buys_pool_image(z)]
         if not sets:
             break
         specs = [RunSpec(z.assembly, s) for z in sets for s in seed_list]
         results = runner.run(specs, label=f"plan: step {len(members) + 1}, {len(sets)} sets")
         prev = steps[-1]
-        best = None
-        tried = []
+        best: GreedyStep | None = None
         for k, z in enumerate(sets):
             r = results[k * seeds : (k + 1) * seeds]
             st = gain_stats(r, base_runs, alpha)
             inc = gain_stats(r, prev.runs, alpha)
-            tried.append(
-                {
-                    "set": z.assembly.name,
-                    "gain": st["gain"],
-                    "increment": inc["gain"],
-                    "p_increment": inc["p_value"],
-                }
-            )
-            if (
-                significant(inc, alpha, min_gain)
-                and significant(st, alpha, min_gain)
-                and (best is None or st["gain"] > best[2]["gain"])
-            ):
-                best = (z, r, st, inc)
-        prev.tried = tried
+            prev.tried.append(Trial(z.assembly.name, st.gain, inc.gain, inc.p_value))
+            better = best is None or st.gain > best.stats.gain
+            if inc.significant(alpha, min_gain) and st.significant(alpha, min_gain) and better:
+                best = GreedyStep(z, r, st, inc)
         if best is None:
             break
-        z, r, st, inc = best
-        steps.append(GreedyStep(z, r, st, inc))
-        members = list(z.members)
-        pool = [s for s in pool if s[0] not in members]
+        steps.append(best)
+        members = list(best.sized.members)
+        pool = [s for s in pool if s.candidate not in members]
     return steps
+
+
+@dataclass(frozen=True)
+class RandomControl:
+    """Random class sets of the plan's size and cost, trained like the plan.
+
+    ``runs``: per seed, the AUC averaged over the draws (named "random"); ``stats``: their
+    paired gain over the baseline."""
+
+    sets: list[SizedSet]
+    runs: list[RunResult]
+    stats: GainStats
 
 
 def random_control(
     runner: Runner,
-    base: Assembly,
+    sizer: Sizer,
     base_runs: Sequence[RunResult],
     candidates: Sequence[Candidate],
+    *,
     n_classes: int,
-    orders: Orders,
-    cost_model: CostModel,
-    budget: float | None,
     seeds: int,
     draws: int = 2,
     seed: int = 0,
     alpha: float = 0.05,
-) -> tuple[list[SizedSet], list[float], dict[str, float], list[RunResult]]:
-    """Train ``draws`` random class sets of the plan's size and cost; pooled per seed.
-
-    Returns the sets, the per-seed AUC averaged over draws, the paired gain stats of that average
-    over the baseline, and the averaged runs (as RunResults named "random").
-    """
+) -> RandomControl:
+    """Train ``draws`` random class sets of ``n_classes`` classes sized to the same budget."""
     rng = np.random.default_rng(seed + 7919)
     negatives = [c for c in candidates if c.kind == ANNOTATE_CLASS]
     k = max(1, min(n_classes, len(negatives)))
     sets: list[SizedSet] = []
     for _ in range(draws):
         pick = rng.choice(len(negatives), size=k, replace=False)
-        sets.append(
-            size_set(
-                [negatives[i] for i in sorted(pick)],
-                orders,
-                cost_model,
-                budget,
-                problem=runner.problem,
-                base=base,
-            )
-        )
+        sets.append(sizer.size([negatives[i] for i in sorted(pick)]))
     seed_list = list(range(seeds))
     results = runner.run(
         [RunSpec(z.assembly, s) for z in sets for s in seed_list], label="random control"
@@ -361,4 +390,4 @@ def random_control(
     avg = [
         RunResult("random", "random", s, float(per_seed[s]), float("nan"), -1) for s in seed_list
     ]
-    return sets, per_seed.tolist(), gain_stats(avg, base_runs, alpha), avg
+    return RandomControl(sets, avg, gain_stats(avg, base_runs, alpha))

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from budgetplan.config import DataConfig
 from budgetplan.data.label_table import LabelTable
+from budgetplan.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from budgetplan.dataset import Dataset
+    from budgetplan.embeddings.store import EmbeddingStore
 
 
 @dataclass
@@ -34,15 +39,34 @@ class PlanData:
     simulated: bool
     default_target: str | None = None
     path_column: str | None = "path"
-    store: Any = None  # the Dataset's EmbeddingStore (cached kNN), None for in-memory data
+    store: EmbeddingStore | None = None  # the Dataset's store (cached kNN); None in memory
 
 
-def load_plan_data(cfg: DataConfig, store: str | None = None, progress=None) -> PlanData:
-    """Resolve a recipe's data section (``store`` from ``--store`` wins over the recipe)."""
-    if store is not None and store != "demo":
-        return plan_data_from_dataset(_open(store))
-    if store == "demo":
-        return plan_data_from_dataset(_open(None, progress))
+def plan_data_from_arrays(
+    labels: LabelTable, vectors: np.ndarray, name: str = "arrays in memory"
+) -> PlanData:
+    """Plan on arrays in memory: ``vectors`` row ``i`` is the image of ``labels`` row ``i``.
+
+    The checksum (the run cache key) hashes the arrays themselves, so changed arrays are never
+    answered from runs of other ones."""
+    from budgetplan.errors import DataMismatchError
+
+    x = np.asarray(vectors, dtype=np.float32)
+    if x.ndim != 2 or len(x) != labels.n_images:
+        raise DataMismatchError(
+            f"vectors of shape {x.shape} do not match the {labels.n_images} label rows"
+        )
+    if not np.isfinite(x).all():
+        raise DataMismatchError("vectors hold NaN or inf values")
+    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    h.update(np.ascontiguousarray(labels.values).tobytes())
+    h.update("|".join(map(str, labels.ids)).encode())
+    h.update("|".join(map(str, labels.split)).encode())
+    return PlanData(name, labels, x, h.hexdigest(), simulated=False)
+
+
+def load_plan_data(cfg: DataConfig, progress: ProgressFn | None = None) -> PlanData:
+    """Resolve a config's data section (``--store`` sets it to a store directory)."""
     if cfg.kind == "digits":
         return digits_data()
     if cfg.kind == "store":
@@ -52,7 +76,7 @@ def load_plan_data(cfg: DataConfig, store: str | None = None, progress=None) -> 
     return plan_data_from_dataset(_open(None, progress))
 
 
-def _open(store: str | None, progress=None):
+def _open(store: str | None, progress: ProgressFn | None = None) -> Dataset:
     """A Dataset directory, or the embedded demo (built on first use, with ``progress``)."""
     if store is None:
         from budgetplan.data.demo import demo_dataset
@@ -63,7 +87,7 @@ def _open(store: str | None, progress=None):
     return open_dataset(store)
 
 
-def plan_data_from_dataset(ds) -> PlanData:
+def plan_data_from_dataset(ds: Dataset) -> PlanData:
     """The planner's view of an open Dataset (the store is kept, so its cached kNN is reused)."""
     return PlanData(
         name=ds.name,
@@ -100,7 +124,7 @@ def digits_data(seed: int = 0) -> PlanData:
 
 
 def nih_chexpert_data(
-    progress=None, dim: int = 256, n_images: int | None = None, seed: int = 0
+    progress: ProgressFn | None = None, dim: int = 256, n_images: int | None = None, seed: int = 0
 ) -> PlanData:
     """NIH + CheXpert (20 classes) with embeddings simulated for every row.
 

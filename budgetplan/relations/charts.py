@@ -18,14 +18,15 @@ import pandas as pd
 from budgetplan.errors import BudgetplanError
 from budgetplan.io import write_bytes_atomic, write_text_atomic
 from budgetplan.notices import SIMULATED_SUBTITLE
-from budgetplan.relations.table import COLUMN, COUNT_COLUMNS
+from budgetplan.relations.names import ALIASES
+from budgetplan.relations.table import COUNT_COLUMNS
 
 LABELS = {
     "prototype-mean": "prototype cosine (mean, origin-shifted)",
     "prototype-median": "prototype cosine (median)",
     "pmi": "PMI",
     "phi": "phi",
-    "knn": "kNN share",
+    "knn-share": "kNN share",
     "adapter": "task-encoding cosine",
     "conditional": "P(column | row)",
     "cooccurrence": "images positive for both",
@@ -87,7 +88,7 @@ def ranked_bar(
 ) -> alt.TopLevelMixin:
     """The target's relation to every other class as bars, strongest first, with the label
     counts in the tooltip (and, for kNN, the share random neighbours would give as ticks)."""
-    column = COLUMN.get(relation, relation)
+    column = ALIASES.get(relation, relation)
     if column not in table.columns:
         raise BudgetplanError(f"the relation table has no {relation!r} column")
     target = target or table.attrs.get("target", "target")
@@ -111,14 +112,14 @@ def ranked_bar(
         )
     )
     layers: list[alt.Chart] = [bars]
-    if relation == "knn" and "knn_share_random" in data:
+    if relation == "knn-share" and "knn-share-random" in data:
         layers.append(
-            alt.Chart(_finite(data, "knn_share_random"))
+            alt.Chart(_finite(data, "knn-share-random"))
             .mark_tick(color="black", thickness=2)
             .encode(
                 y=alt.Y("class:N", sort=order),
-                x="knn_share_random:Q",
-                tooltip=["knn_share_random:Q"],
+                x=alt.X("knn-share-random:Q"),
+                tooltip=[alt.Tooltip("knn-share-random:Q")],
             )
         )
     if threshold is not None and np.isfinite(threshold):

@@ -30,7 +30,7 @@ DEFAULT_THRESHOLDS: dict[str, float | str] = {
     "pmi": math.log(1.5),  # co-occur 1.5x more often than if independent
     "phi": 0.1,
     "prototype-median": "auto",  # raw cosines of median features crowd near 1
-    "knn": "auto",
+    "knn-share": "auto",
     "conditional": "auto",
 }
 

@@ -20,14 +20,14 @@ from budgetplan.relations import charts, graph
 HEADERS = {
     "rank": "#",
     "class": "class",
-    "prototype_mean": "proto-mean",
-    "prototype_median": "proto-median",
+    "prototype-mean": "proto-mean",
+    "prototype-median": "proto-median",
     "adapter": "adapter",
     "pmi": "PMI",
     "phi": "phi",
-    "p_class_given_target": "P(c|t)",
-    "knn_share": "kNN",
-    "knn_share_random": "kNN-rand",
+    "conditional": "P(c|t)",
+    "knn-share": "kNN",
+    "knn-share-random": "kNN-rand",
     "n_class_pos": "n(c+)",
     "n_both_pos": "n(t+,c+)",
     "n_pairs": "n(t,c)",
@@ -102,7 +102,7 @@ def write_relation_outputs(
         )
         for s in suffixes:
             written.append(charts.save_chart(chart, out / f"heatmap_{relation}{s}"))
-    if charts.COLUMN.get(relation) in table.columns:
+    if charts.ALIASES.get(relation, relation) in table.columns:
         bar = charts.ranked_bar(table, relation, target)
         for s in suffixes:
             written.append(charts.save_chart(bar, out / f"ranked_{_safe(target)}_{relation}{s}"))

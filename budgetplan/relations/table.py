@@ -9,7 +9,7 @@ prototype-mean      cosine of mean embeddings of positives, origin shifted to th
                     rows (seed 000 Sec. 5.5, Fig. 14)
 prototype-median    cosine of median embeddings of positives (seed 001 Sec. 3)
 pmi, phi            pointwise mutual information and phi coefficient of the two labels
-p_class_given_target, cooccurrence
+conditional, cooccurrence
                     P(c | target) and the count of images positive for both
 knn                 share of target-positive images with a c-positive among their k = 10
                     nearest neighbours (next to the share random neighbours would give)
@@ -32,6 +32,7 @@ import pandas as pd
 from budgetplan.errors import BudgetplanError, DataMismatchError, UnknownClassError
 from budgetplan.relations.cooccurrence import conditional_probability, pair_counts, phi, pmi
 from budgetplan.relations.knn import KnnShare, knn_share, query_knn, restrict_knn
+from budgetplan.relations.names import ALIASES, RELATION_NAMES
 from budgetplan.relations.prototypes import cosine_matrix, prototypes
 
 if TYPE_CHECKING:
@@ -40,19 +41,10 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[int, int, str], None]
 
-RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn", "adapter")
-DEFAULT_RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn")
-# Relation name -> column of the table.
-COLUMN = {
-    "prototype-mean": "prototype_mean",
-    "prototype-median": "prototype_median",
-    "pmi": "pmi",
-    "phi": "phi",
-    "knn": "knn_share",
-    "adapter": "adapter",
-    "conditional": "p_class_given_target",
-    "cooccurrence": "cooccurrence",
-}
+# Relations a table can be asked for (names: ``budgetplan.relations.names``); the table's
+# columns carry the same names, plus "conditional" and "cooccurrence" always.
+RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share", "adapter")
+DEFAULT_RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share")
 KNN_K = 10  # seed 001: k = 10 neighbours
 # Neighbours per image in a store-wide graph: enough that ~KNN_K remain inside the training rows.
 KNN_GRAPH_K = 20
@@ -62,10 +54,13 @@ COUNT_COLUMNS = ("n_class_pos", "n_target_pos", "n_both_pos", "n_pairs", "knn_qu
 
 def _resolve_relations(relations: Sequence[str] | str) -> tuple[str, ...]:
     rel = (relations,) if isinstance(relations, str) else tuple(relations)
+    out = []
     for r in rel:
-        if r not in RELATIONS:
+        name = ALIASES.get(r, r)
+        if name not in RELATIONS:
             raise UnknownClassError(r, RELATIONS, what="relation")
-    return rel
+        out.append(name)
+    return tuple(out)
 
 
 def _target_index(classes: Sequence[str], target: str | int) -> int:
@@ -163,8 +158,8 @@ def relation_table_from_arrays(
 
     Returns:
         DataFrame, one row per other class, best first: ``rank``, ``class``, the relation
-        columns (see ``COLUMN``), ``p_class_given_target``, ``cooccurrence``, the kNN baseline
-        ``knn_share_random`` and the counts ``n_class_pos``, ``n_target_pos``, ``n_both_pos``,
+        columns (named as the relations), ``conditional``, ``cooccurrence``, the kNN baseline
+        ``knn-share-random`` and the counts ``n_class_pos``, ``n_target_pos``, ``n_both_pos``,
         ``n_pairs``, ``knn_queries``. ``attrs`` holds target, rank_by, n_rows.
     """
     rel = _resolve_relations(relations)
@@ -186,7 +181,7 @@ def relation_table_from_arrays(
         given.update(prototype_matrices(vectors, y, names, kinds, rows=prototype_rows))
     for name in ("prototype-mean", "prototype-median"):
         if name in rel and name in given:
-            data[COLUMN[name]] = given[name].to_numpy()[t]
+            data[name] = given[name].to_numpy()[t]
             computed.append(name)
     if "pmi" in rel:
         data["pmi"] = pmi(counts)[t]
@@ -194,14 +189,14 @@ def relation_table_from_arrays(
     if "phi" in rel:
         data["phi"] = phi(counts)[t]
         computed.append("phi")
-    data["p_class_given_target"] = conditional_probability(counts)[t]
+    data["conditional"] = conditional_probability(counts)[t]
     data["cooccurrence"] = counts.n11[t]
     share: KnnShare | None = None
-    if "knn" in rel and knn_indices is not None:
+    if "knn-share" in rel and knn_indices is not None:
         share = knn_share(y, knn_indices, t, query=knn_query)
-        data["knn_share"] = share.share
-        data["knn_share_random"] = share.random_share
-        computed.append("knn")
+        data["knn-share"] = share.share
+        data["knn-share-random"] = share.random_share
+        computed.append("knn-share")
     if adapter is None and "adapter" in given:
         adapter = given["adapter"].to_numpy()
     if "adapter" in rel and adapter is not None:
@@ -216,13 +211,14 @@ def relation_table_from_arrays(
     table = pd.DataFrame(data).drop(index=t).reset_index(drop=True)
     order = [r for r in rel if r in computed]
     rank_by = rank_by or (order[0] if order else "conditional")
-    if rank_by not in COLUMN:
-        raise UnknownClassError(rank_by, list(COLUMN), what="relation")
-    col = COLUMN[rank_by]
+    rank_by = ALIASES.get(rank_by, rank_by)
+    if rank_by not in RELATION_NAMES:
+        raise UnknownClassError(rank_by, RELATION_NAMES, what="relation")
+    col = rank_by
     if col not in table.columns:
         raise BudgetplanError(
             f"cannot rank by {rank_by!r}: it was not computed (needs "
-            f"{'embeddings' if rank_by.startswith('prototype') else 'a kNN graph' if rank_by == 'knn' else 'a trained adapter'})"
+            f"{'embeddings' if rank_by.startswith('prototype') else 'a kNN graph' if rank_by == 'knn-share' else 'a trained adapter'})"
         )
     table = table.sort_values(col, ascending=False, na_position="last", kind="stable").reset_index(
         drop=True
@@ -328,11 +324,11 @@ def relation_table(
         )
         timings["prototypes"] = time.perf_counter() - t0
     knn_query = knn_idx = None
-    if "knn" in rel:
+    if "knn-share" in rel:
         t0 = time.perf_counter()
         report(0, steps, "kNN of target positives")
         knn_query, _, knn_idx = target_neighbours(dataset, idx, t, k, knn)
-        timings["knn"] = time.perf_counter() - t0
+        timings["knn-share"] = time.perf_counter() - t0
     adapter = None
     if "adapter" in rel:
         from budgetplan.relations.task_encoding import adapter_similarity
@@ -369,7 +365,7 @@ def relation_matrices(
     progress: ProgressFn | None = None,
 ) -> dict[str, pd.DataFrame]:
     """C x C matrices of the chosen relations on ``rows`` (train by default), plus the label
-    counts ("conditional", "cooccurrence", "pairs"). "knn" needs the full neighbour graph of
+    counts ("conditional", "cooccurrence", "pairs"). "knn-share" needs the full neighbour graph of
     the rows: ``knn`` (store-wide) or the store's ``self_knn`` (computed and cached if absent;
     minutes on 100k images)."""
     rel = _resolve_relations(relations)
@@ -384,12 +380,12 @@ def relation_matrices(
         out.update(
             prototype_matrices(dataset.vectors, dataset.labels.values, names, kinds, rows=idx)
         )
-    if "knn" in rel:
+    if "knn-share" in rel:
         graph = knn if knn is not None else _cached_graph(dataset, KNN_GRAPH_K)
         if graph is None:
             graph = dataset.embeddings.self_knn(KNN_GRAPH_K, progress=progress)
         _, local = restrict_knn(graph[0][idx], graph[1][idx], idx, k, exclude=idx)
-        out["knn"] = knn_share_matrix(y, local, names)
+        out["knn-share"] = knn_share_matrix(y, local, names)
     if "adapter" in rel:
         from budgetplan.relations.task_encoding import adapter_similarity
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from budgetplan import app_support as sup
+from budgetplan.config import QUICK_SIMULATION, QUICK_TRAIN
 from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
 from budgetplan.planner.costs import CostModel
 from budgetplan.planner.export import FORMATS, validate_labelstudio
@@ -213,12 +214,12 @@ def test_app_config_applies_quick_settings_and_page_choices() -> None:
         20,
         50.0,
     )
-    assert cfg.simulation.max_seeds == sup.QUICK_SIMULATION["max_seeds"]
-    assert dict(cfg.train)["max_epochs"] == sup.QUICK_TRAIN["max_epochs"]
+    assert cfg.simulation.max_seeds == QUICK_SIMULATION["max_seeds"]
+    assert cfg.train.max_epochs == QUICK_TRAIN["max_epochs"]
     assert dict(cfg.costs) == {"label_cost": {"Mass": 2.0}}
     assert cfg.simulation.initial_seeds <= 3
     assert sup.app_config("Mass").hash != sup.app_config("Mass", quick=True).hash
-    with pytest.raises(BudgetplanError, match="at least 2 seeds"):
+    with pytest.raises(BudgetplanError, match="seeds = 1: must be a whole number >= 2"):
         sup.app_config("Mass", seeds=1)
 
 

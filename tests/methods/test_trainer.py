@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from budgetplan.errors import DataMismatchError, UnknownClassError
+from budgetplan.errors import ConfigError, DataMismatchError
 from budgetplan.methods.trainer import TrainConfig, macro_auc_fast, train_replicas
 
 FAST = dict(lr=1e-2, hidden=32, max_epochs=12, patience=4, batch_size=64, device="cpu", threads=1)
@@ -169,7 +169,7 @@ def test_config_round_trips_and_hashes() -> None:
 
 
 def test_bad_config_and_inputs_are_rejected(problem) -> None:
-    with pytest.raises(UnknownClassError, match="Did you mean"):
+    with pytest.raises(ConfigError, match="did you mean 'ne'"):
         TrainConfig(method="nee")
     with pytest.raises(ValueError, match="pos_weight"):
         TrainConfig(method="ne", method_params={"pos_weight": 2.0})

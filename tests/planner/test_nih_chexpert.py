@@ -28,7 +28,13 @@ def test_nih_chexpert_recipe_plans_per_source_on_a_sample(tmp_path) -> None:
     assert set(data.labels.source) == {"nih", "chexpert"}
 
     problem = prepare_problem(
-        data.labels, data.vectors, "Nodule", cfg.simulation, 0, data.checksum, True
+        data.labels,
+        data.vectors,
+        "Nodule",
+        cfg.simulation,
+        seed=0,
+        data_checksum=data.checksum,
+        simulated=True,
     )
     chexpert = np.asarray(problem.train_table.source) == "chexpert"
     e = problem.classes.index("Effusion")
@@ -42,7 +48,7 @@ def test_nih_chexpert_recipe_plans_per_source_on_a_sample(tmp_path) -> None:
             out.append({"auc": float(auc), "ap": 0.1, "best_epoch": 1})
         return out
 
-    rec = recommend(cfg, cache=RunCache(tmp_path / "runs"), job_fn=fake_job, data=data)
+    rec = recommend(data, cfg, cache=RunCache(tmp_path / "runs"), job_fn=fake_job)
     names = set(rec.table["class"])
     assert {"Effusion @ nih", "Effusion @ chexpert"} <= names  # labelled in both sources
     assert "Nodule @ nih" not in names and "Lung Opacity" in names  # CheXpert-only: one

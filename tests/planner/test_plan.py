@@ -166,3 +166,15 @@ def test_made_on_tells_whether_a_store_is_the_plans_own() -> None:
     plan = tiny_plan(provenance={"store": {"checksum": "abc"}})
     assert plan.made_on("abc") and not plan.made_on("xyz")
     assert tiny_plan(provenance={}).made_on("anything")  # nothing recorded: no warning
+
+
+def test_plan_files_with_old_relation_names_still_load() -> None:
+    data = tiny_plan().to_dict()
+    data["candidates"] = [{"class": "Mass", "similarity": 0.4, "knn_share": 0.2, "gain": 0.01}]
+    again = AnnotationPlan.from_json(json.dumps(data))
+    assert again.candidates[0] == {
+        "class": "Mass",
+        "prototype-mean": 0.4,
+        "knn-share": 0.2,
+        "gain": 0.01,
+    }

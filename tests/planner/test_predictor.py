@@ -11,18 +11,18 @@ def test_recovers_planted_relation_to_gain_link() -> None:
     n = 14
     feats = pd.DataFrame(
         {
-            "similarity": rng.uniform(-0.2, 0.8, n),
+            "prototype-mean": rng.uniform(-0.2, 0.8, n),
             "pmi": rng.normal(size=n),
-            "knn_share": rng.uniform(0, 1, n),
+            "knn-share": rng.uniform(0, 1, n),
         }
     )
-    gains = 0.05 * feats["similarity"].to_numpy() + rng.normal(0, 0.003, n)
-    rep = fit_predictor(feats, gains, ["similarity", "pmi", "knn_share"])
-    assert rep.best in ("similarity", "combined")
-    assert rep.rho["similarity"] > 0.85
+    gains = 0.05 * feats["prototype-mean"].to_numpy() + rng.normal(0, 0.003, n)
+    rep = fit_predictor(feats, gains, ["prototype-mean", "pmi", "knn-share"])
+    assert rep.best in ("prototype-mean", "combined")
+    assert rep.rho["prototype-mean"] > 0.85
     assert abs(rep.rho["pmi"]) < 0.6
-    new = pd.DataFrame({"similarity": [0.7, -0.1], "pmi": [0.0, 0.0], "knn_share": [0.5, 0.5]})
-    pred = predict_gains(rep, feats, gains, new, ["similarity", "pmi", "knn_share"])
+    new = pd.DataFrame({"prototype-mean": [0.7, -0.1], "pmi": [0.0, 0.0], "knn-share": [0.5, 0.5]})
+    pred = predict_gains(rep, feats, gains, new, ["prototype-mean", "pmi", "knn-share"])
     assert pred[0] > pred[1]
 
 

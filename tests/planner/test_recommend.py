@@ -27,9 +27,7 @@ def _cfg(**kw) -> RecommendConfig:
 
 
 def test_recommends_the_planted_class_and_beats_random(toy_data, fake_trainer, tmp_path) -> None:
-    rec = recommend(
-        _cfg(budget=300.0), data=toy_data, cache=RunCache(tmp_path), job_fn=fake_trainer
-    )
+    rec = recommend(toy_data, _cfg(budget=300.0), cache=RunCache(tmp_path), job_fn=fake_trainer)
     plan = rec.plan
     assert plan.chosen_classes[0] == "good"
     assert "bad" not in plan.chosen_classes
@@ -57,8 +55,8 @@ def test_recommends_the_planted_class_and_beats_random(toy_data, fake_trainer, t
 )
 def test_plan_never_exceeds_budget(toy_data, fake_trainer, tmp_path, budget, costs) -> None:
     rec = recommend(
+        toy_data,
         _cfg(budget=budget, costs=costs),
-        data=toy_data,
         cache=RunCache(tmp_path),
         job_fn=fake_trainer,
     )
@@ -69,8 +67,8 @@ def test_plan_never_exceeds_budget(toy_data, fake_trainer, tmp_path, budget, cos
 
 def test_more_target_labels_compete(toy_data, fake_trainer, tmp_path) -> None:
     rec = recommend(
+        toy_data,
         _cfg(budget=200.0, target_positives=10),
-        data=toy_data,
         cache=RunCache(tmp_path),
         job_fn=fake_trainer,
     )
@@ -82,7 +80,7 @@ def test_nothing_worth_its_cost_is_said_plainly(toy_data, tmp_path) -> None:
         return [{"auc": 0.7 + np.random.default_rng(s).normal(0, 0.01) + 0.001 * np.random.default_rng(int(np.nansum(job.y_train[r])) + s).normal(), "ap": 0.3, "best_epoch": 1}
                 for r, s in enumerate(job.seeds)]  # fmt: skip
 
-    rec = recommend(_cfg(budget=300.0), data=toy_data, cache=RunCache(tmp_path), job_fn=no_effect)
+    rec = recommend(toy_data, _cfg(budget=300.0), cache=RunCache(tmp_path), job_fn=no_effect)
     assert rec.plan.actions == []
     assert "No class is worth its cost" in rec.plan.verdict
     assert not rec.table["chosen"].any()
@@ -90,7 +88,7 @@ def test_nothing_worth_its_cost_is_said_plainly(toy_data, tmp_path) -> None:
 
 def test_unknown_target_suggests_close_names(toy_data) -> None:
     with pytest.raises(UnknownClassError, match="'good'"):
-        recommend(_cfg(target="goood"), data=toy_data)
+        recommend(toy_data, _cfg(target="goood"))
 
 
 def test_target_without_positives_in_evaluation(toy_data) -> None:
@@ -99,20 +97,20 @@ def test_target_without_positives_in_evaluation(toy_data) -> None:
     v[t.split == "test", 3] = 0
     toy_data.labels = t.with_values(v)
     with pytest.raises(BudgetplanError, match="no positive images in the evaluation"):
-        recommend(_cfg(target="n1"), data=toy_data)
+        recommend(toy_data, _cfg(target="n1"))
     v[t.split == "train", 4] = 0
     toy_data.labels = t.with_values(v)
     with pytest.raises(BudgetplanError, match="no positive images in the training"):
-        recommend(_cfg(target="n2"), data=toy_data)
+        recommend(toy_data, _cfg(target="n2"))
 
 
 def test_budget_that_buys_nothing(toy_data) -> None:
     with pytest.raises(BudgetError, match="buys nothing"):
-        recommend(_cfg(budget=0.5), data=toy_data)
+        recommend(toy_data, _cfg(budget=0.5))
 
 
 def test_cost_file_with_unknown_class(toy_data, tmp_path) -> None:
     f = tmp_path / "costs.csv"
     f.write_text("class,cost\ngood,2\nNodulee,1\n")
     with pytest.raises(InputFileError, match=r"costs\.csv.*Nodulee"):
-        recommend(_cfg(budget=100.0), data=toy_data, cost_file=str(f))
+        recommend(toy_data, _cfg(budget=100.0, cost_file=str(f)))

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from budgetplan.config import SimulationConfig
+from budgetplan.methods.train_config import TrainConfig
 from budgetplan.planner.assembly import Action, base_state
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.executor import LocalExecutor, ProcessExecutor
 from budgetplan.planner.problem import prepare_problem
-from budgetplan.planner.runner import Runner, RunSpec, gain_stats
+from budgetplan.planner.runner import Runner, RunSpec
+from budgetplan.planner.stats import GainStats, gain_stats
 
-TRAIN = {"method": "ne", "max_epochs": 2}
+TRAIN = TrainConfig(method="ne", max_epochs=2)
 
 
 class Boom(RuntimeError):
@@ -71,7 +74,7 @@ def test_cache_key_changes_with_settings_and_seed(toy_data, tmp_path, fake_train
     fake_job = fake_trainer
     p, specs = _specs(toy_data)
     a = Runner(p, TRAIN, cache=RunCache(tmp_path), job_fn=fake_job)
-    b = Runner(p, {**TRAIN, "max_epochs": 3}, cache=RunCache(tmp_path), job_fn=fake_job)
+    b = Runner(p, replace(TRAIN, max_epochs=3), cache=RunCache(tmp_path), job_fn=fake_job)
     assert a.key(specs[0]) != b.key(specs[0])
     assert a.key(specs[0]) != a.key(specs[1])  # another seed
     assert a.key(specs[0]) == Runner(p, TRAIN, job_fn=fake_job).key(specs[0])
@@ -87,8 +90,8 @@ def test_paired_gain_sees_planted_effect(toy_data, tmp_path, fake_trainer) -> No
     base = by["baseline"]
     good = gain_stats(by["+ good"], base)
     bad = gain_stats(by["+ bad"], base)
-    assert good["gain"] == pytest.approx(0.06, abs=0.01) and good["p_value"] < 0.05
-    assert bad["gain"] < 0 and good["n"] == 3
+    assert good.gain == pytest.approx(0.06, abs=0.01) and good.p_value < 0.05
+    assert bad.gain < 0 and good.n_draws == 3
 
 
 def test_process_executor_yields_every_job() -> None:
@@ -98,10 +101,8 @@ def test_process_executor_yields_every_job() -> None:
 
 
 def test_negligible_but_regular_gain_is_not_worth_recommending() -> None:
-    from budgetplan.planner.runner import significant
-
     # seen on nih-chexpert: +0.03 AUC points with near-zero spread passes the paired test
-    tiny = {"gain": 0.0003, "ci_low": 0.0002, "ci_high": 0.0004, "p_value": 0.001}
-    assert significant(tiny, 0.05)
-    assert not significant(tiny, 0.05, min_gain=0.001)
-    assert significant({**tiny, "gain": 0.02, "ci_low": 0.01}, 0.05, min_gain=0.001)
+    tiny = GainStats(gain=0.0003, ci_low=0.0002, ci_high=0.0004, p_value=0.001, n_draws=4)
+    assert tiny.significant(0.05)
+    assert not tiny.significant(0.05, min_gain=0.001)
+    assert replace(tiny, gain=0.02, ci_low=0.01).significant(0.05, min_gain=0.001)

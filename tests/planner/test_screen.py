@@ -18,9 +18,9 @@ def test_median_similarity_is_seed001_plain_median_and_mean_keeps_origin_shift(t
     others = [c for c in t.classes if c != "T"]
     # seed 001 Eq. 4: label distance = cosine distance of plain (unshifted) median prototypes
     plain = 1.0 - label_distance(x, y)[0, 1:]
-    assert df.loc[others, "median_similarity"].to_numpy() == pytest.approx(plain, abs=1e-5)
+    assert df.loc[others, "prototype-median"].to_numpy() == pytest.approx(plain, abs=1e-5)
     shifted = cosine_matrix(prototypes(x, y, "median", shift_origin=True))[0, 1:]
     assert not np.allclose(shifted, plain, atol=1e-3)  # the two definitions do differ here
     # seed 000 Sec. 5.5: mean prototypes with the origin shifted to the mean embedding
     mean = cosine_matrix(prototypes(x, y, "mean", shift_origin=True))[0, 1:]
-    assert df.loc[others, "similarity"].to_numpy() == pytest.approx(mean, abs=1e-5)
+    assert df.loc[others, "prototype-mean"].to_numpy() == pytest.approx(mean, abs=1e-5)

@@ -31,7 +31,7 @@ def test_relation_table_uses_train_rows_and_ranks_twin_first(small_dataset) -> N
     assert table.attrs["n_rows"] == train.sum()
     assert table["n_target_pos"].iloc[0] == (y[:, 0] == 1).sum()
     assert table.attrs["simulated"] is True
-    for col in ("prototype_mean", "prototype_median", "pmi", "phi", "knn_share", "n_pairs"):
+    for col in ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share", "n_pairs"):
         assert col in table.columns
 
 
@@ -48,9 +48,11 @@ def test_knn_by_search_equals_knn_from_the_full_graph(small_dataset) -> None:
     # the array-level table over the train rows' own graph gives the same kNN share
     y = small_dataset.labels.values[rows]
     own = exact_self_knn(np.asarray(small_dataset.vectors)[rows], 10)[1]
-    a = relation_table_from_arrays(y, small_dataset.classes, t, knn_indices=own, relations="knn")
-    b = relation_table(small_dataset, "Target", relations="knn")
-    pd.testing.assert_series_equal(a["knn_share"], b["knn_share"])
+    a = relation_table_from_arrays(
+        y, small_dataset.classes, t, knn_indices=own, relations="knn-share"
+    )
+    b = relation_table(small_dataset, "Target", relations="knn-share")
+    pd.testing.assert_series_equal(a["knn-share"], b["knn-share"])
 
 
 def test_unknown_target_suggests_names(small_dataset) -> None:

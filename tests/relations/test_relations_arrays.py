@@ -140,6 +140,6 @@ def test_relation_table_from_arrays_ranks_twin_first(gen_arrays, gen_classes) ->
     twin = table.set_index("class").loc["Twin"]
     assert twin["n_target_pos"] == (y[:, 0] == 1).sum()
     assert twin["n_both_pos"] == ((y[:, 0] == 1) & (y[:, 1] == 1)).sum()
-    assert twin["knn_share"] > twin["knn_share_random"]
+    assert twin["knn-share"] > twin["knn-share-random"]
     by_pmi = relation_table_from_arrays(y, CLASSES, "Target", relations=("pmi", "phi"))
-    assert by_pmi["class"].iloc[0] == "Twin" and "prototype_mean" not in by_pmi
+    assert by_pmi["class"].iloc[0] == "Twin" and "prototype-mean" not in by_pmi

@@ -40,7 +40,7 @@ def _table() -> pd.DataFrame:
         {
             "rank": [1, 2, 3],
             "class": ["B", "C", "D"],
-            "prototype_mean": [0.9, 0.2, np.nan],
+            "prototype-mean": [0.9, 0.2, np.nan],
             "pmi": [0.5, -np.inf, 0.1],
             "n_class_pos": [10, 20, 30],
         }

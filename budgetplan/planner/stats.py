@@ -1,0 +1,114 @@
+"""Paired statistics of measured gains: a gain is a distribution over draws of the study.
+
+Each run has a seed (a draw); the baseline and a candidate with the same seed share what the
+draw fixes, so their paired difference removes most of the draw-to-draw noise. Every number
+carries the draws behind it (``n_draws``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+NAN = float("nan")
+
+
+class Scored(Protocol):
+    """Anything with a seed and a target AUC / AP (a :class:`~budgetplan.planner.runner.RunResult`)."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def auc(self) -> float: ...
+
+    @property
+    def ap(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class GainStats:
+    """Paired gain of a candidate over a reference: mean difference, two-sided ``1 - alpha`` CI
+    (t-based, across draws), one-sided p-value that the gain is above zero, draws behind it."""
+
+    gain: float = NAN
+    ci_low: float = NAN
+    ci_high: float = NAN
+    p_value: float = NAN
+    n_draws: int = 0
+
+    def significant(self, alpha: float = 0.05, min_gain: float = 0.0) -> bool:
+        """The honesty rule: p < alpha AND CI low > 0 AND gain > ``min_gain`` (AUC; with draws
+        that share weights and batch order a negligible but regular difference can pass the
+        test alone)."""
+        return bool(
+            math.isfinite(self.p_value)
+            and self.p_value < alpha
+            and math.isfinite(self.ci_low)
+            and self.ci_low > 0
+            and self.gain > 0
+            and self.gain > min_gain
+        )
+
+    def to_dict(self, prefix: str = "gain") -> dict[str, Any]:
+        """``{gain, gain_ci_low, gain_ci_high, p_value, draws}`` (the plan JSON's keys)."""
+        return {
+            prefix: self.gain,
+            f"{prefix}_ci_low": self.ci_low,
+            f"{prefix}_ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "draws": self.n_draws,
+        }
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """A mean over draws with its two-sided ``1 - alpha`` t-based CI (NaN CI below 2 draws)."""
+
+    mean: float = NAN
+    ci_low: float = NAN
+    ci_high: float = NAN
+    n_draws: int = 0
+
+
+def mean_ci(values: Sequence[float], alpha: float = 0.05) -> MeanCI:
+    """Mean with a t-based two-sided ``1 - alpha`` CI across draws (non-finite values dropped)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return MeanCI()
+    m = float(x.mean())
+    if x.size < 2:
+        return MeanCI(m, NAN, NAN, 1)
+    half = float(stats.t.ppf(1 - alpha / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return MeanCI(m, m - half, m + half, int(x.size))
+
+
+def gain_stats(
+    candidate: Sequence[Scored],
+    reference: Sequence[Scored],
+    alpha: float = 0.05,
+    metric: str = "auc",
+) -> GainStats:
+    """Paired gain of ``candidate`` over ``reference`` across their common seeds."""
+    from budgetplan.methods.metrics import paired_comparison
+
+    a = {r.seed: float(getattr(r, metric)) for r in candidate}
+    b = {r.seed: float(getattr(r, metric)) for r in reference}
+    seeds = sorted(set(a) & set(b))
+    xa = np.array([a[s] for s in seeds])
+    xb = np.array([b[s] for s in seeds])
+    two = paired_comparison(xa, xb, alternative="two-sided", confidence=1 - alpha)
+    one = paired_comparison(xa, xb, alternative="greater", confidence=1 - alpha)
+    return GainStats(
+        gain=float(two["mean_diff"]),
+        ci_low=float(two["ci_low"]),
+        ci_high=float(two["ci_high"]),
+        p_value=float(one["p_value"]),
+        n_draws=int(two["n"]),
+    )

@@ -1,0 +1,381 @@
+"""``StudyPlanner``: the annotation plan of one study in the making, step by step.
+
+Built from a validated :class:`~budgetplan.config.RecommendConfig` and the study's data, it
+prepares once what every step shares (the reduced simulation problem, the base state, the cost
+model, the candidates sized to the budget, the runner) and then runs the steps:
+
+1. ``StudyPlanner(config, data)``: load and check (bad targets, costs and budgets raise here,
+   before any training); score every candidate class with the cheap relations (``screen``; the
+   pool's kNN from ``neighbours.pool_knn``); add "annotate more target images" when the base
+   holds fewer target positives than the data; size each candidate to the budget;
+2. :meth:`~StudyPlanner.simulate`: successive halving over seeds (``allocation``), paired
+   against the baseline, then the gain predictor (``predictor``) orders the untrained;
+3. :meth:`~StudyPlanner.select`: greedy forward selection with real training (``selection``);
+4. :meth:`~StudyPlanner.control`: a random choice of equal cost, trained the same way;
+5. :meth:`~StudyPlanner.make_plan`: the :class:`AnnotationPlan` (``blocks`` builds its parts).
+
+:meth:`~StudyPlanner.recommend` runs 2-5 and returns a :class:`Recommendation`.
+
+Loss weighting (``train.reduction``): ``class-sum`` keeps the target's weight fixed as classes
+are added, ``entry-mean`` dilutes it (a plain mean over annotated entries). The recipes default
+to the one measured better on their data; see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from budgetplan.config import RecommendConfig
+from budgetplan.data.label_table import LabelTable
+from budgetplan.errors import BudgetplanError
+from budgetplan.planner import blocks
+from budgetplan.planner.allocation import Evidence, successive_halving
+from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET, Assembly, base_state
+from budgetplan.planner.cache import RunCache
+from budgetplan.planner.costs import CostModel
+from budgetplan.planner.executor import make_executor
+from budgetplan.planner.plan import AnnotationPlan
+from budgetplan.planner.predictor import PredictorReport, fit_predictor, predict_gains
+from budgetplan.planner.problem import SimProblem, prepare_problem
+from budgetplan.planner.runner import JobFn, Runner, RunResult, execute_job
+from budgetplan.planner.screen import RELATIONS, relation_scores
+from budgetplan.planner.selection import (
+    Candidate,
+    GreedyStep,
+    Orders,
+    RandomControl,
+    Single,
+    SizedSet,
+    Sizer,
+    build_orders,
+    check_budget_buys,
+    greedy_select,
+    random_control,
+)
+from budgetplan.planner.sources import PlanData
+from budgetplan.progress import ProgressFn
+
+DEFAULT_SCREEN_RELATION = "prototype-mean"
+
+
+@dataclass
+class Recommendation:
+    """The plan plus what the terminal shows around it."""
+
+    plan: AnnotationPlan
+    table: pd.DataFrame
+    predictor: PredictorReport
+    simulated: bool
+    data_name: str
+    runs_trained: int
+    runs_cached: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What :meth:`StudyPlanner.simulate` measured: the ranked table, the baseline's runs, the
+    predictor and each trained candidate's evidence."""
+
+    table: pd.DataFrame
+    base_runs: list[RunResult]
+    predictor: PredictorReport
+    evidence: dict[Candidate, Evidence]
+
+
+def load_cost_model(config: RecommendConfig, classes: list[str]) -> CostModel:
+    """The cost file (``--cost-file``) over the recipe's ``costs``; unknown classes are errors."""
+    if config.cost_file:
+        return CostModel.from_csv(config.cost_file, classes)
+    return CostModel.from_mapping(
+        dict(config.costs) or None, classes, where=f"recipe {config.recipe}: costs"
+    )
+
+
+def class_candidates(
+    labels: LabelTable, classes: list[str], per_source: bool = True
+) -> list[Candidate]:
+    """ "Annotate class c" for each class with training positives; per source x class when the
+    class is labelled (has training positives) in several sources and ``per_source`` is set
+    (DESIGN.md: "for several sources, each source x class"), e.g. "Effusion @ nih" and
+    "Effusion @ chexpert", so the plan can say on which images a class is worth buying."""
+    train = labels.split == "train"
+    source = np.asarray(labels.source).astype(str)
+    out: list[Candidate] = []
+    for c in classes:
+        pos = train & (labels.column(c) == 1)
+        if not pos.any():
+            continue
+        sources = sorted(set(source[pos].tolist()))
+        if per_source and len(sources) > 1:
+            out.extend(Candidate(c, source=s) for s in sources)
+        else:
+            out.append(Candidate(c))
+    return out
+
+
+class StudyPlanner:
+    """The plan of one study in the making (see the module doc)."""
+
+    def __init__(
+        self,
+        config: RecommendConfig,
+        data: PlanData,
+        *,
+        cache: RunCache | None = None,
+        job_fn: JobFn = execute_job,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.notes: list[str] = []
+        target = config.target or data.default_target
+        if not target:
+            raise BudgetplanError("no target given (--target) and the data names no default target")
+        labels = data.labels
+        labels.class_index(target)  # unknown target: error with close names, before any work
+        self.cost_model = load_cost_model(config, labels.classes)
+        self.problem: SimProblem = prepare_problem(
+            labels,
+            data.vectors,
+            target,
+            config.simulation,
+            seed=config.seed,
+            data_checksum=data.checksum,
+            simulated=data.simulated,
+        )
+        self._note_pool()
+        self.base, dropped = self._base_state()
+        knn = self._pool_knn()
+        self.relations = relation_scores(
+            labels,
+            data.vectors,
+            self.problem.target,
+            pool_x=self.problem.x_train,
+            pool_y=self.problem.y_train,
+            seed=config.seed,
+            knn_indices=knn,
+        )
+        candidates = class_candidates(
+            labels, list(self.relations["class"]), config.simulation.per_source
+        )
+        if len(dropped):
+            candidates.append(Candidate(self.problem.target, ANNOTATE_TARGET))
+        self.sizer = Sizer(
+            self.problem,
+            self.base,
+            self._orders(candidates, dropped, knn),
+            self.cost_model,
+            config.budget,
+        )
+        sized = {c: self.sizer.size([c]) for c in candidates}
+        check_budget_buys(list(sized.values()), self.sizer)
+        self.sized: dict[Candidate, SizedSet] = {
+            c: s for c, s in sized.items() if self.sizer.buys_pool_image(s)
+        }
+        self.negatives, self.trained = self._screen()
+        self.runner = Runner(
+            self.problem,
+            config.train,
+            cache=cache,
+            executor=make_executor(config.simulation.executor, config.simulation.workers),
+            max_replicas=config.simulation.max_replicas,
+            job_fn=job_fn,
+            progress=progress,
+        )
+
+    # ------------------------------------------------------------------ set-up steps
+    def _note_pool(self) -> None:
+        labels, problem = self.data.labels, self.problem
+        n_train_all = int(np.sum(labels.split == "train"))
+        if problem.pool_rows is not None and len(problem.pool_rows) < n_train_all:
+            self.notes.append(
+                f"trained on a pool of {len(problem.pool_rows):,} of the {n_train_all:,} "
+                "training images (simulation.pool_images): on the demo the decision matched a "
+                "full-size run but the order of the negative classes did not (bench/README.md), "
+                "so read that order as a screen; pool_images: null (as in the default recipe "
+                "nih-nodule) trains on every training image"
+            )
+
+    def _base_state(self) -> tuple[Assembly, np.ndarray]:
+        problem, wanted = self.problem, self.config.target_positives
+        base, dropped = base_state(problem.train_table, problem.target, wanted, self.config.seed)
+        n_pos = int(np.nansum(problem.y_train[:, problem.target_index] == 1))
+        if wanted is not None and wanted >= n_pos:
+            self.notes.append(
+                f"--target-positives {wanted} >= the {n_pos} training positives: all kept"
+            )
+        return base, dropped
+
+    def _pool_knn(self) -> np.ndarray:
+        from budgetplan.planner.neighbours import pool_knn
+
+        # the store's cached kNN on full vectors, exact search in a PCA-reduced pool
+        _, knn = pool_knn(self.problem, self.data.store, k=10)
+        return knn
+
+    def _orders(self, candidates: list[Candidate], dropped: np.ndarray, knn: np.ndarray) -> Orders:
+        labels = self.data.labels
+        train = labels.split == "train"
+        t_col = labels.values[:, labels.class_index(self.problem.target)]
+        train_negs = labels.ids[train & (t_col == 0)]
+        return build_orders(
+            self.problem,
+            candidates,
+            self.base,
+            full_train_ids=labels.ids[train],
+            target_pool_ids=np.concatenate([dropped, train_negs]),
+            knn_indices=knn,
+            seed=self.config.seed,
+            full_train_source=labels.source[train],
+        )
+
+    def _screen(self) -> tuple[list[Candidate], list[Candidate]]:
+        """Negative-class candidates ordered by the screen relation; the ones to train."""
+        relation = self.config.screen_relation or DEFAULT_SCREEN_RELATION
+        if relation not in RELATIONS:
+            raise BudgetplanError(
+                f"screen_relation {relation!r} is not one the planner computes: "
+                f"{', '.join(RELATIONS)}"
+            )
+        by_class = self.relations.set_index("class")
+        negatives = sorted(
+            [c for c in self.sized if c.kind == ANNOTATE_CLASS],
+            key=lambda c: -_finite_or_low(by_class.loc[c.class_name, relation]),
+        )
+        limit = self.config.simulation.max_candidates
+        trained = negatives[:limit] if limit else list(negatives)
+        trained += [c for c in self.sized if c.kind == ANNOTATE_TARGET]
+        return negatives, trained
+
+    # ------------------------------------------------------------------ steps
+    def simulate(self) -> Simulation:
+        """Successive halving over the candidates, then the predictor (module doc, step 2)."""
+        config = self.config
+        sim = config.simulation
+        base_runs, evidence = successive_halving(
+            self.runner,
+            self.base,
+            [self.sized[c].assembly for c in self.trained],
+            initial_seeds=sim.initial_seeds,
+            max_seeds=config.max_seeds,
+            eta=sim.eta,
+            alpha=config.selection.alpha,
+        )
+        ev_by = dict(zip(self.trained, evidence, strict=True))
+        by_class = self.relations.set_index("class")
+        measured = [c for c in self.trained if c.kind == ANNOTATE_CLASS]
+        feats = by_class.loc[[c.class_name for c in measured]].reset_index()
+        gains = [ev_by[c].gain for c in measured]
+        rel_cols = [r for r in RELATIONS if by_class[r].notna().any()]
+        report = fit_predictor(feats, gains, rel_cols)
+        untrained = [c for c in self.negatives if c not in ev_by]
+        predicted = predict_gains(
+            report,
+            feats,
+            gains,
+            by_class.loc[[c.class_name for c in untrained]].reset_index(),
+            rel_cols,
+        )
+        rows = [self._measured_row(c, ev_by[c], rel_cols) for c in self.trained]
+        rows += [
+            self._predicted_row(c, float(g), rel_cols)
+            for c, g in zip(untrained, predicted, strict=True)
+        ]
+        return Simulation(blocks.ranked_table(rows), base_runs, report, ev_by)
+
+    def select(self, simulation: Simulation) -> list[GreedyStep]:
+        """Greedy forward selection over the significant singles (module doc, step 3)."""
+        singles = [Single(c, self.sized[c], simulation.evidence[c]) for c in self.trained]
+        return greedy_select(
+            self.runner,
+            self.sizer,
+            simulation.base_runs,
+            singles,
+            seeds=self.config.max_seeds,
+            selection=self.config.selection,
+        )
+
+    def control(self, simulation: Simulation, n_classes: int) -> RandomControl:
+        """Random class sets of the plan's size and cost (module doc, step 4)."""
+        return random_control(
+            self.runner,
+            self.sizer,
+            simulation.base_runs,
+            list(self.sized),
+            n_classes=n_classes,
+            seeds=self.config.max_seeds,
+            draws=self.config.selection.random_draws,
+            seed=self.config.seed,
+            alpha=self.config.selection.alpha,
+        )
+
+    def make_plan(
+        self, simulation: Simulation, steps: list[GreedyStep], control: RandomControl
+    ) -> AnnotationPlan:
+        """The :class:`AnnotationPlan` of the chosen steps beside the control (step 5)."""
+        return blocks.build_plan(self, simulation, steps, control)
+
+    def recommend(self) -> Recommendation:
+        """Steps 2-5: the plan with its ranked table."""
+        t0 = time.perf_counter()
+        simulation = self.simulate()
+        steps = self.select(simulation)
+        chosen = list(steps[-1].sized.members) if steps else []
+        control = self.control(simulation, len(chosen))
+        table = simulation.table
+        table["chosen"] = table["class"].isin({c.label for c in chosen})
+        plan = self.make_plan(simulation, steps, control)
+        return Recommendation(
+            plan=plan,
+            table=table,
+            predictor=simulation.predictor,
+            simulated=self.data.simulated,
+            data_name=self.data.name,
+            runs_trained=self.runner.n_trained,
+            runs_cached=self.runner.n_cached,
+            seconds=time.perf_counter() - t0,
+            notes=self.notes,
+        )
+
+    # ------------------------------------------------------------------ table rows
+    def _relation_values(self, c: Candidate, rel_cols: list[str]) -> dict[str, float]:
+        if c.kind != ANNOTATE_CLASS:
+            return dict.fromkeys(rel_cols, float("nan"))
+        rel = self.relations.set_index("class").loc[c.class_name]
+        return {r: float(rel[r]) for r in rel_cols}
+
+    def _measured_row(self, c: Candidate, ev: Evidence, rel_cols: list[str]) -> blocks.Row:
+        st, sized = ev.stats, self.sized[c]
+        return blocks.Row(
+            candidate=c,
+            relations=self._relation_values(c, rel_cols),
+            stats=st,
+            runs=ev.n_runs,
+            significant=st.significant(self.config.selection.alpha, self.config.selection.min_gain),
+            n_images=sized.n_images,
+            cost=sized.cost,
+        )
+
+    def _predicted_row(self, c: Candidate, gain: float, rel_cols: list[str]) -> blocks.Row:
+        sized = self.sized[c]
+        return blocks.Row(
+            candidate=c,
+            relations=self._relation_values(c, rel_cols),
+            stats=blocks.predicted_stats(gain),
+            runs=0,
+            significant=False,
+            n_images=sized.n_images,
+            cost=sized.cost,
+            predicted=True,
+        )
+
+
+def _finite_or_low(x: float) -> float:
+    return float(x) if np.isfinite(x) else -math.inf
