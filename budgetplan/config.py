@@ -80,7 +80,9 @@ class SimulationConfig:
     relation-screened candidates are trained at all (the rest are ordered by the gain predictor).
     ``max_replicas``: replicas per batched training call (memory bound). ``per_source``: when a
     class is labelled in several sources (NIH + CheXpert), offer one candidate per source x class
-    ("Effusion @ nih", "Effusion @ chexpert") instead of one for the class.
+    ("Effusion @ nih", "Effusion @ chexpert") instead of one for the class. ``decoy``: train a
+    decoy candidate of random labels beside the real ones (a run where it comes out significant
+    is not trustworthy).
     """
 
     pool_images: int | None = 12000
@@ -94,6 +96,7 @@ class SimulationConfig:
     executor: str = "local"
     workers: int = 2
     per_source: bool = True
+    decoy: bool = True
 
     def __post_init__(self) -> None:
         for key in ("pool_images", "val_images", "dim", "max_candidates"):
@@ -105,6 +108,7 @@ class SimulationConfig:
         check_int("simulation.workers", self.workers, low=1)
         check_choice("simulation.executor", self.executor, EXECUTORS)
         check_bool("simulation.per_source", self.per_source)
+        check_bool("simulation.decoy", self.decoy)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,12 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached runs")
     p.add_argument(
+        "--no-decoy",
+        action="store_true",
+        help="do not train the decoy candidate of random labels (on by default: a run where the "
+        "decoy comes out significant is not trustworthy)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="tiny settings for tests and smoke runs (few epochs and seeds)",
@@ -107,6 +113,7 @@ def load_config(args: argparse.Namespace) -> RecommendConfig:
         device=args.device,
         cost_file=args.cost_file,
         data=data,
+        simulation={"decoy": False} if args.no_decoy else None,
     )
     return quick_config(cfg) if args.quick else cfg
 

@@ -211,62 +211,67 @@ def _train_image_model(
     best_state = _snapshot(model)
     b = int(config.batch_size)
     done = False
-    for epoch in range(config.max_epochs):
-        perm = torch.randperm(n, generator=cpu_gen)
-        losses = []
-        for s in range(0, n, b):
-            if max_steps is not None and step >= max_steps:
-                done = True
-                break
-            idx = perm[s : s + b].to(device)
-            xb = images[idx.cpu()].to(device)[None]
-            ctx = StepContext(
-                spec=model.spec,
-                params=params,
-                state=state,
-                x=xb,
-                labels=y[:, idx],
-                index=idx[None],
-                generators=[dev_gen],
-                epoch=epoch,
-                max_epochs=config.max_epochs,
-                step=step,
-                reduction=config.reduction,
-                views=views,
-                forward_fn=forward_fn,
-            )
-            loss = method.loss(ctx).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            method.after_step(ctx)
-            losses.append(float(loss.detach()))
-            step += 1
-        history["train_loss"].append(float(np.mean(losses)) if losses else float("nan"))
-        if val_images is not None and val_labels is not None:
-            fitted = FittedImageModel(model)
-            val = float(
-                macro_auc_fast(
-                    fitted.predict(val_images)[None],
-                    np.asarray(val_labels),
-                    config.early_stop_classes,
-                )[0]
-            )
-            history["val_auc"].append(val)
-            if val > best_val:
-                best_val, best_epoch, since = val, epoch, 0
-                best_state = _snapshot(model)
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        # DenseNet's dropout draws from torch's global RNG: seed it per run inside an isolated
+        # fork (restored after), so image mode is reproducible per seed like embedding mode
+        torch.random.manual_seed(_derive_seed(seed, 3))
+        for epoch in range(config.max_epochs):
+            perm = torch.randperm(n, generator=cpu_gen)
+            losses = []
+            for s in range(0, n, b):
+                if max_steps is not None and step >= max_steps:
+                    done = True
+                    break
+                idx = perm[s : s + b].to(device)
+                xb = images[idx.cpu()].to(device)[None]
+                ctx = StepContext(
+                    spec=model.spec,
+                    params=params,
+                    state=state,
+                    x=xb,
+                    labels=y[:, idx],
+                    index=idx[None],
+                    generators=[dev_gen],
+                    epoch=epoch,
+                    max_epochs=config.max_epochs,
+                    step=step,
+                    reduction=config.reduction,
+                    views=views,
+                    forward_fn=forward_fn,
+                )
+                loss = method.loss(ctx).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                method.after_step(ctx)
+                losses.append(float(loss.detach()))
+                step += 1
+            history["train_loss"].append(float(np.mean(losses)) if losses else float("nan"))
+            if val_images is not None and val_labels is not None:
+                fitted = FittedImageModel(model)
+                val = float(
+                    macro_auc_fast(
+                        fitted.predict(val_images)[None],
+                        np.asarray(val_labels),
+                        config.early_stop_classes,
+                    )[0]
+                )
+                history["val_auc"].append(val)
+                if val > best_val:
+                    best_val, best_epoch, since = val, epoch, 0
+                    best_state = _snapshot(model)
+                else:
+                    since += 1
             else:
-                since += 1
-        else:
-            best_state, best_epoch = _snapshot(model), epoch
-        if progress is not None:
-            progress(
-                epoch + 1,
-                config.max_epochs,
-                f"epoch {epoch + 1}: loss {history['train_loss'][-1]:.4f}",
-            )
-        if done or since >= config.patience:
-            break
+                best_state, best_epoch = _snapshot(model), epoch
+            if progress is not None:
+                progress(
+                    epoch + 1,
+                    config.max_epochs,
+                    f"epoch {epoch + 1}: loss {history['train_loss'][-1]:.4f}",
+                )
+            if done or since >= config.patience:
+                break
     model.load_state_dict(best_state)
     return FittedImageModel(model, history, best_epoch, float(best_val))

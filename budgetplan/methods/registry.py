@@ -287,7 +287,7 @@ class ImbalancePL(Method):
     """
 
     name = "imbalance-pl"
-    defaults = {"gamma": 0.05, "m": 3.0, "q": 0.5}
+    defaults = {"gamma": 0.05, "m": 3.0, "q": 0.5, "eq9": "text"}
 
     def init_state(self, setup: MethodSetup) -> State:
         return {"pseudo": torch.full_like(setup.labels, 0.5)}
@@ -312,6 +312,7 @@ class ImbalancePL(Method):
             m=self.params["m"],
             gamma=self.params["gamma"],
             picked=picked,
+            eq9=self.params["eq9"],
             reduction=ctx.reduction,
         )
 

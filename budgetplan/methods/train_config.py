@@ -34,6 +34,7 @@ METHOD_NAMES = (
 HEADS = ("auto", "linear", "adapter")
 ACTIVATIONS = ("relu", "gelu")
 REDUCTIONS = ("entry-mean", "class-sum")
+STOPPING = ("val-auc", "fixed")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -53,6 +54,9 @@ class TrainConfig:
     ``head``: "auto" = the dynamic adapter for label-assemble (seed 000), linear otherwise.
     ``depth`` hidden layers of width ``hidden``; ``dropout`` after each hidden layer.
     ``reduction``: ``entry-mean`` (plain mean over annotated entries) or ``class-sum``.
+    ``stopping``: ``val-auc`` keeps each replica's best epoch on the validation AUC and stops
+    after ``patience`` epochs without improvement; ``fixed`` trains ``max_epochs`` and keeps the
+    last weights (no selection on a small, noisy validation set).
     ``early_stop_classes``: None = macro AUC over the classes labelled (both 1 and 0) in the
     validation rows; or class indices, e.g. ``(target,)``.
     ``method_params``: per-method hyper-parameters over the paper defaults (a dict is accepted
@@ -76,6 +80,7 @@ class TrainConfig:
     max_epochs: int = 12
     patience: int = 3
     reduction: str = "entry-mean"
+    stopping: str = "val-auc"
     early_stop_classes: tuple[int, ...] | None = None
     method_params: tuple[tuple[str, Any], ...] = ()
     device: str = "auto"
@@ -104,6 +109,7 @@ class TrainConfig:
         check_choice("train.head", self.head, HEADS)
         check_choice("train.activation", self.activation, ACTIVATIONS)
         check_choice("train.reduction", self.reduction, REDUCTIONS)
+        check_choice("train.stopping", self.stopping, STOPPING)
         check_device("train.device", self.device)
         for name in ("hidden", "batch_size", "max_epochs", "patience"):
             check_int(f"train.{name}", getattr(self, name), low=1)

@@ -516,6 +516,8 @@ def train_replicas(
             hist_val.append(row_val)
             hist_loss.append(row_loss)
             improved = val > best_val[active]
+            if config.stopping == "fixed":  # keep the last epoch's weights, never stop early
+                improved = np.ones(len(active), dtype=bool)
             if improved.any():
                 loc = torch.as_tensor(np.flatnonzero(improved), device=device)
                 glob = torch.as_tensor(active[improved])

@@ -1,13 +1,14 @@
-"""Spend training runs where they decide the ranking: successive halving over seeds.
+"""Spend training runs where they decide the ranking: racing over draws, on confidence bounds.
 
-Round 0 trains every candidate (and the baseline) with ``initial_seeds`` seeds. After each
-round the candidates are ranked by their paired mean gain over the baseline; the top ``1/eta``
-(at least ``keep_min``) go on to ``eta`` times as many seeds, the others stop, until the
-survivors reach ``max_seeds`` (Jamieson & Talwalkar 2016, with seeds as the resource). The
-ranking of the top candidates is then backed by the most runs, and candidates that are clearly
-behind cost only the first round. Each round is one ``Runner.run`` call, so all its
-candidates x seeds train as one batched model. Every candidate reports how many runs stand
-behind its number (``runs``) and the round it stopped in.
+Round 0 trains every candidate (and the baseline) in ``initial_seeds`` draws. After each round
+every candidate's paired gain over the baseline has a two-sided ``1 - alpha`` CI across its
+draws. A candidate is dropped only when its upper bound is below the best candidate's lower
+bound (it is confidently worse than the leader) or below ``min_gain`` (it is confidently not
+worth it); the others go on to ``eta`` times as many draws, until ``max_seeds`` (a racing rule
+in the spirit of Hoeffding races, Maron & Moore 1994, with t-based bounds). A point estimate
+never drops a candidate, so a planted helpful class survives any unlucky early round whose CI
+still overlaps the leader's. Each round is one ``Runner.run`` call, so its candidates x draws
+train as one batched model, and every candidate reports the draws behind its number.
 """
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from budgetplan.planner.assembly import Assembly
-from budgetplan.planner.runner import Runner, RunResult, RunSpec
+from budgetplan.planner.draws import Draws
+from budgetplan.planner.runner import Runner, RunResult
+from budgetplan.planner.selection import SizedSet
 from budgetplan.planner.stats import GainStats, gain_stats
 
 
 @dataclass
 class Evidence:
-    """Measured runs of one assembly and its paired gain over the baseline."""
+    """Measured runs of one candidate set and its paired gain over the baseline."""
 
-    assembly: Assembly
+    sized: SizedSet
     runs: list[RunResult] = field(default_factory=list)
     stats: GainStats = field(default_factory=GainStats)
     rounds: int = 0
+    dropped_in: int | None = None  # round after which the race stopped it (None = finished)
 
     @property
     def n_runs(self) -> int:
@@ -40,34 +43,49 @@ class Evidence:
 
 
 def seed_schedule(initial: int, maximum: int, eta: int) -> list[int]:
-    """Seeds per round: initial, initial*eta, ... capped at maximum (always ends at maximum)."""
+    """Draws per round: initial, initial*eta, ... capped at maximum (always ends at maximum)."""
     out = [min(initial, maximum)]
     while out[-1] < maximum:
         out.append(min(maximum, out[-1] * max(2, eta)))
     return out
 
 
-def successive_halving(
+def still_in_race(evidence: Sequence[Evidence], min_gain: float = 0.0) -> list[bool]:
+    """The racing rule: keep a candidate unless its CI upper bound is below the best lower bound
+    among the candidates, or below ``min_gain``. A bound that is not finite keeps it."""
+    lows = [e.stats.ci_low for e in evidence if math.isfinite(e.stats.ci_low)]
+    best_low = max(lows) if lows else -math.inf
+    keep = []
+    for e in evidence:
+        high = e.stats.ci_high
+        keep.append(not (math.isfinite(high) and (high < best_low or high < min_gain)))
+    return keep
+
+
+def race(
     runner: Runner,
-    baseline: Assembly,
-    candidates: Sequence[Assembly],
+    draws: Draws,
+    baseline: SizedSet,
+    candidates: Sequence[SizedSet],
     *,
     initial_seeds: int = 2,
     max_seeds: int = 6,
     eta: int = 2,
-    keep_min: int = 2,
     alpha: float = 0.05,
+    min_gain: float = 0.0,
 ) -> tuple[list[RunResult], list[Evidence]]:
-    """Run the schedule; returns the baseline's runs and one :class:`Evidence` per candidate."""
-    evidence = [Evidence(a) for a in candidates]
+    """Run the race; returns the baseline's runs and one :class:`Evidence` per candidate."""
+    evidence = [Evidence(z) for z in candidates]
     alive = list(range(len(candidates)))
     base_runs: list[RunResult] = []
     schedule = seed_schedule(initial_seeds, max_seeds, eta)
     for r, n_seeds in enumerate(schedule):
-        specs = [RunSpec(baseline, s) for s in range(n_seeds)]
-        specs += [RunSpec(evidence[i].assembly, s) for i in alive for s in range(n_seeds)]
+        seeds = range(n_seeds)
+        specs = draws.specs(baseline, seeds)
+        for i in alive:
+            specs += draws.specs(evidence[i].sized, seeds)
         results = runner.run(
-            specs, label=f"round {r + 1}/{len(schedule)}: {len(alive)} candidates x {n_seeds} seeds"
+            specs, label=f"round {r + 1}/{len(schedule)}: {len(alive)} candidates x {n_seeds} draws"
         )
         base_runs = results[:n_seeds]
         for j, i in enumerate(alive):
@@ -76,10 +94,9 @@ def successive_halving(
             ev.stats = gain_stats(ev.runs, base_runs, alpha)
             ev.rounds = r + 1
         if r + 1 < len(schedule):
-            alive.sort(key=lambda i: -_finite(evidence[i].gain))
-            alive = alive[: max(keep_min, math.ceil(len(alive) / max(2, eta)))]
+            keep = still_in_race([evidence[i] for i in alive], min_gain)
+            for i, k in zip(alive, keep, strict=True):
+                if not k:
+                    evidence[i].dropped_in = r + 1
+            alive = [i for i, k in zip(alive, keep, strict=True) if k]
     return base_runs, evidence
-
-
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else -math.inf

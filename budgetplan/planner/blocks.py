@@ -15,7 +15,7 @@ import pandas as pd
 
 from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET
 from budgetplan.planner.plan import AnnotationPlan, PlanAction, provenance_now
-from budgetplan.planner.selection import Candidate, GreedyStep, RandomControl
+from budgetplan.planner.selection import DECOY_KIND, Candidate, GreedyStep, RandomControl
 from budgetplan.planner.stats import NAN, GainStats, MeanCI, gain_stats, mean_ci
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Row:
             "gain_ci_low": st.ci_low,
             "gain_ci_high": st.ci_high,
             "p_value": st.p_value,
+            "q_value": st.q_value,
             "runs": self.runs,
             "significant": self.significant,
             "n_images": self.n_images,
@@ -285,14 +286,35 @@ def verdict(
     table: pd.DataFrame,
 ) -> str:
     """The plan in one paragraph: what to annotate and how sure we are, or that nothing is."""
+    text = _answer(planner, steps, expected, control, table)
+    decoy = table[table["kind"] == DECOY_KIND] if len(table) else table
+    if len(decoy) and bool(decoy["significant"].iloc[0]):
+        row = decoy.iloc[0]
+        return (
+            f"NOT TRUSTWORTHY: the decoy (random labels, unrelated to the images) came out "
+            f"significant ({row['gain'] * 100:+.1f} points over {int(row['runs'])} draws), so "
+            "the gains of this run can be artefacts of training noise. Run more draws "
+            f"(--seeds {2 * planner.config.max_seeds}) before acting on it. " + text
+        )
+    return text
+
+
+def _answer(
+    planner: StudyPlanner,
+    steps: list[GreedyStep],
+    expected: Expected,
+    control: dict[str, Any],
+    table: pd.DataFrame,
+) -> str:
     target = planner.problem.target
     alpha, min_gain = planner.config.selection.alpha, planner.config.selection.min_gain
     if not steps:
         floor = f", and gain above {min_gain * 100:.1f} points" if min_gain > 0 else ""
         return (
             f"No class is worth its cost for {target}: no candidate's measured gain is "
-            f"significantly above zero (one-sided paired test across seeds, p < {alpha}, and CI "
-            f"low > 0{floor}). Keep the budget, or collect more {target} labels."
+            f"significantly above zero (one-sided paired test across draws, Benjamini-Hochberg "
+            f"q < {alpha} over the candidates, and CI low > 0{floor}). Keep the budget, or "
+            f"collect more {target} labels."
         )
     names = steps[-1].sized.assembly.name
     g = expected.gain

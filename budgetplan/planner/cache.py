@@ -22,7 +22,7 @@ CACHE_VERSION = 2  # 2: dropout masks drawn as 16-bit integers (trainer speed-up
 
 
 def run_key(
-    data_checksum: str, assembly_key: str, method: str, params: dict[str, Any], seed: int
+    data_checksum: str, assembly_key: str, method: str, params: dict[str, Any], seed: int | str
 ) -> str:
     """sha256 over the data checksum, the assembly's label key, method, settings and seed."""
     text = json.dumps(
@@ -32,7 +32,7 @@ def run_key(
             "assembly": assembly_key,
             "method": method,
             "params": params,
-            "seed": int(seed),
+            "seed": seed if isinstance(seed, str) else int(seed),
         },
         sort_keys=True,
         default=str,

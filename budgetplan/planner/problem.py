@@ -21,6 +21,7 @@ recipe keeps every training image (``pool_images: null``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -181,3 +182,34 @@ def _pca(
     out = [pca.transform(x).astype(np.float32) for x in (x_train, x_val, x_test)]
     scale = float(np.sqrt(np.mean(np.sum(out[0] ** 2, axis=1)))) or 1.0
     return tuple(o / scale for o in out)
+
+
+DECOY = "decoy"
+
+
+def with_decoy(problem: SimProblem, prevalence: float, seed: int) -> SimProblem:
+    """The problem with one more class, ``decoy``: labels drawn at random (``prevalence``,
+    ``seed``) on the training pool, unrelated to the images and to the target.
+
+    Trained like every candidate, the decoy measures how often the planner calls a gain
+    significant when there is none: if it comes out significant, the run is not trustworthy.
+    Validation and test never see it (they score the target only)."""
+    rng = np.random.default_rng([int(seed), 0xDEC0])
+    n = len(problem.train_ids)
+    column = (rng.random(n) < prevalence).astype(np.float32)
+    y_train = np.concatenate([problem.y_train, column[:, None]], axis=1)
+    y_val = np.concatenate(
+        [problem.y_val, np.full((len(problem.y_val), 1), np.nan, np.float32)], axis=1
+    )
+    t = problem.train_table
+    table = LabelTable(y_train, [*t.classes, DECOY], t.ids, t.source, t.patient, t.split, t.meta)
+    return dataclasses.replace(
+        problem,
+        classes=[*problem.classes, DECOY],
+        y_train=y_train,
+        y_val=y_val,
+        train_table=table,
+        checksum=hashlib.sha256(
+            f"{problem.checksum}|decoy|{prevalence:.6f}|{seed}".encode()
+        ).hexdigest()[:24],
+    )

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from budgetplan.planner.draws import REDRAWN
+
 SHOWN_RELATIONS = ("prototype-mean", "conditional", "knn-share")
 RELATION_HEADERS = {"prototype-mean": "proto-mean", "conditional": "P(c|t)", "knn-share": "knn"}
 
@@ -89,9 +91,12 @@ def render(rec: Any) -> str:
     )
     out.append("")
     out.append(
-        "Candidates (gain = target AUC points over the baseline, paired by seed; * = significant):"
+        "Candidates (gain = target AUC points over the baseline, paired by draw; runs = draws "
+        "behind it; * = significant: Benjamini-Hochberg q < alpha over the candidates and "
+        "CI low > 0):"
     )
     out.append(render_table(rec.table, plan.unit))
+    out.append(f"Each draw of the study redraws {REDRAWN}.")
     pred = rec.predictor
     if pred.rho:
         rhos = ", ".join(f"{k} {v:+.2f}" for k, v in pred.rho.items() if math.isfinite(v))

@@ -34,8 +34,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One run: ``assembly`` trained in draw ``seed`` (the pairing key across candidates), with
+    weights and batch order drawn from ``train_seed`` (default: ``seed``)."""
+
     assembly: Assembly
     seed: int
+    train_seed: int | None = None
+
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,10 @@ class Runner:
             # Always the array path (exact search among the pool rows): soft exposure needs
             # every row's full neighbour list with distances inside the pool, which the store's
             # kNN (planner.neighbours, neighbours outside the pool = -1) does not give.
-            sims, idx = exact_self_knn(np.ascontiguousarray(p.x_train), k=10)
+            # cosine neighbours (seed 001 L2-normalises): 1 - s is then a cosine distance
+            x = np.asarray(p.x_train, dtype=np.float32)
+            unit = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+            sims, idx = exact_self_knn(np.ascontiguousarray(unit), k=10)
             self._soft = SoftExposureInputs(
                 label_distance(p.x_train, p.y_train), idx, knn_distances_from_similarities(sims)
             )
@@ -165,7 +176,7 @@ class Runner:
             spec.assembly.key(),
             self.config.method,
             self._params,
-            spec.seed,
+            spec.training_seed if spec.train_seed is None else f"{spec.seed}:{spec.train_seed}",
         )
 
     def run(self, specs: Sequence[RunSpec], label: str = "") -> list[RunResult]:
@@ -219,7 +230,7 @@ class Runner:
                 p.y_test,
                 p.target_index,
                 self.config,
-                tuple(spec.seed for _, spec in group),
+                tuple(spec.training_seed for _, spec in group),
                 self.soft_exposure(),
             )
             if local and self.progress is not None:

@@ -27,17 +27,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from budgetplan.config import SelectionConfig
 from budgetplan.errors import BudgetError
-from budgetplan.planner.allocation import Evidence
 from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET, Action, Assembly
 from budgetplan.planner.costs import CostModel
 from budgetplan.planner.problem import SimProblem
-from budgetplan.planner.runner import Runner, RunResult, RunSpec
+from budgetplan.planner.runner import Runner, RunResult
 from budgetplan.planner.stats import GainStats, gain_stats
+
+if TYPE_CHECKING:
+    from budgetplan.planner.allocation import Evidence
+    from budgetplan.planner.draws import Draws
+
+
+DECOY_KIND = "decoy"
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,14 @@ class Candidate:
         """Display name: "Effusion", "Effusion @ chexpert" (one source), "more Nodule"."""
         if self.kind == ANNOTATE_TARGET:
             return f"more {self.class_name}"
+        if self.kind == DECOY_KIND:
+            return "decoy (random labels)"
         return f"{self.class_name} @ {self.source}" if self.source else self.class_name
+
+    @property
+    def kind_of_labels(self) -> str:
+        """The assembly action it adds: more target labels, or labels of a class."""
+        return ANNOTATE_TARGET if self.kind == ANNOTATE_TARGET else ANNOTATE_CLASS
 
 
 @dataclass
@@ -218,7 +232,7 @@ def size_set(sizer: Sizer, members: Sequence[Candidate]) -> SizedSet:
     for m in members:
         k = problem.scale_count(n)
         ids = tuple(str(i) for i in orders.pool[m][:k])
-        assembly = assembly.plus(Action(m.class_name, ids, m.kind, m.source or None, n))
+        assembly = assembly.plus(Action(m.class_name, ids, m.kind_of_labels, m.source or None, n))
         assignments[m] = [str(i) for i in orders.full[m][:n]]
     name = " + ".join(_label(m) for m in members) if members else "baseline"
     assembly = Assembly(assembly.target, assembly.base_ids, assembly.actions, name)
@@ -291,6 +305,7 @@ class GreedyStep:
 def greedy_select(
     runner: Runner,
     sizer: Sizer,
+    draws: Draws,
     base_runs: Sequence[RunResult],
     singles: Sequence[Single],
     *,
@@ -308,9 +323,7 @@ def greedy_select(
         return []
     seed_list = list(range(seeds))
     first = eligible[0]
-    runs = runner.run(
-        [RunSpec(first.sized.assembly, s) for s in seed_list], label="plan: best single"
-    )
+    runs = runner.run(draws.specs(first.sized, seed_list), label="plan: best single")
     stats = gain_stats(runs, base_runs, alpha)
     steps = [GreedyStep(first.sized, runs, stats, stats)]
     members = [first.candidate]
@@ -327,7 +340,7 @@ def greedy_select(
         sets = [z for z in sets if sizer.buys_pool_image(z)]
         if not sets:
             break
-        specs = [RunSpec(z.assembly, s) for z in sets for s in seed_list]
+        specs = [spec for z in sets for spec in draws.specs(z, seed_list)]
         results = runner.run(specs, label=f"plan: step {len(members) + 1}, {len(sets)} sets")
         prev = steps[-1]
         best: GreedyStep | None = None
@@ -362,26 +375,27 @@ class RandomControl:
 def random_control(
     runner: Runner,
     sizer: Sizer,
+    draws: Draws,
     base_runs: Sequence[RunResult],
     candidates: Sequence[Candidate],
     *,
     n_classes: int,
     seeds: int,
-    draws: int = 2,
+    n_sets: int = 2,
     seed: int = 0,
     alpha: float = 0.05,
 ) -> RandomControl:
-    """Train ``draws`` random class sets of ``n_classes`` classes sized to the same budget."""
+    """Train ``n_sets`` random class sets of ``n_classes`` classes sized to the same budget."""
     rng = np.random.default_rng(seed + 7919)
     negatives = [c for c in candidates if c.kind == ANNOTATE_CLASS]
     k = max(1, min(n_classes, len(negatives)))
     sets: list[SizedSet] = []
-    for _ in range(draws):
+    for _ in range(n_sets):
         pick = rng.choice(len(negatives), size=k, replace=False)
         sets.append(sizer.size([negatives[i] for i in sorted(pick)]))
     seed_list = list(range(seeds))
     results = runner.run(
-        [RunSpec(z.assembly, s) for z in sets for s in seed_list], label="random control"
+        [spec for z in sets for spec in draws.specs(z, seed_list)], label="random control"
     )
     per_seed = np.nanmean(
         np.array([[r.auc for r in results[i * seeds : (i + 1) * seeds]] for i in range(len(sets))]),

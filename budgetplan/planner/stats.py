@@ -40,14 +40,16 @@ class GainStats:
     ci_high: float = NAN
     p_value: float = NAN
     n_draws: int = 0
+    q_value: float = NAN  # p adjusted for the candidates tested together (Benjamini-Hochberg)
 
     def significant(self, alpha: float = 0.05, min_gain: float = 0.0) -> bool:
-        """The honesty rule: p < alpha AND CI low > 0 AND gain > ``min_gain`` (AUC; with draws
-        that share weights and batch order a negligible but regular difference can pass the
-        test alone)."""
+        """The honesty rule: p < alpha (the adjusted ``q_value`` when the gain was tested among
+        several candidates) AND CI low > 0 AND gain > ``min_gain`` (AUC; with draws that share
+        weights and batch order a negligible but regular difference can pass the test alone)."""
+        p = self.q_value if math.isfinite(self.q_value) else self.p_value
         return bool(
-            math.isfinite(self.p_value)
-            and self.p_value < alpha
+            math.isfinite(p)
+            and p < alpha
             and math.isfinite(self.ci_low)
             and self.ci_low > 0
             and self.gain > 0
@@ -61,6 +63,7 @@ class GainStats:
             f"{prefix}_ci_low": self.ci_low,
             f"{prefix}_ci_high": self.ci_high,
             "p_value": self.p_value,
+            "q_value": self.q_value,
             "draws": self.n_draws,
         }
 
@@ -112,3 +115,19 @@ def gain_stats(
         p_value=float(one["p_value"]),
         n_draws=int(two["n"]),
     )
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values) of a family of tests; NaN stays NaN and
+    does not count in the family. Calling a gain significant when q < alpha controls the false
+    discovery rate at alpha (and the family-wise error rate when every candidate is null)."""
+    p = np.asarray(p_values, dtype=float)
+    ok = np.flatnonzero(np.isfinite(p))
+    q = np.full(p.shape, NAN)
+    if ok.size:
+        order = ok[np.argsort(p[ok], kind="stable")]
+        m = ok.size
+        ranked = p[order] * m / np.arange(1, m + 1)
+        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+        q[order] = np.minimum(ranked, 1.0)
+    return q.tolist()

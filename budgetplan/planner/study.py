@@ -8,8 +8,10 @@ model, the candidates sized to the budget, the runner) and then runs the steps:
    before any training); score every candidate class with the cheap relations (``screen``; the
    pool's kNN from ``neighbours.pool_knn``); add "annotate more target images" when the base
    holds fewer target positives than the data; size each candidate to the budget;
-2. :meth:`~StudyPlanner.simulate`: successive halving over seeds (``allocation``), paired
-   against the baseline, then the gain predictor (``predictor``) orders the untrained;
+2. :meth:`~StudyPlanner.simulate`: a race over draws of the study (``draws``, ``allocation``),
+   paired against the baseline, a decoy of random labels beside the candidates, gains called
+   significant under Benjamini-Hochberg over the candidates; then the gain predictor
+   (``predictor``) orders the untrained;
 3. :meth:`~StudyPlanner.select`: greedy forward selection with real training (``selection``);
 4. :meth:`~StudyPlanner.control`: a random choice of equal cost, trained the same way;
 5. :meth:`~StudyPlanner.make_plan`: the :class:`AnnotationPlan` (``blocks`` builds its parts).
@@ -23,6 +25,7 @@ to the one measured better on their data; see bench/README.md.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,30 +37,31 @@ from budgetplan.config import RecommendConfig
 from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import BudgetplanError
 from budgetplan.planner import blocks
-from budgetplan.planner.allocation import Evidence, successive_halving
-from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET, Assembly, base_state
+from budgetplan.planner.allocation import Evidence, race
+from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.costs import CostModel
+from budgetplan.planner.draws import Draws
 from budgetplan.planner.executor import make_executor
 from budgetplan.planner.plan import AnnotationPlan
 from budgetplan.planner.predictor import PredictorReport, fit_predictor, predict_gains
-from budgetplan.planner.problem import SimProblem, prepare_problem
+from budgetplan.planner.problem import DECOY, SimProblem, prepare_problem, with_decoy
 from budgetplan.planner.runner import JobFn, Runner, RunResult, execute_job
 from budgetplan.planner.screen import RELATIONS, relation_scores
 from budgetplan.planner.selection import (
+    DECOY_KIND,
     Candidate,
     GreedyStep,
-    Orders,
     RandomControl,
     Single,
     SizedSet,
     Sizer,
-    build_orders,
     check_budget_buys,
     greedy_select,
     random_control,
 )
 from budgetplan.planner.sources import PlanData
+from budgetplan.planner.stats import benjamini_hochberg
 from budgetplan.progress import ProgressFn
 
 DEFAULT_SCREEN_RELATION = "prototype-mean"
@@ -151,7 +155,7 @@ class StudyPlanner:
             simulated=data.simulated,
         )
         self._note_pool()
-        self.base, dropped = self._base_state()
+        n_dropped = self._n_dropped()
         knn = self._pool_knn()
         self.relations = relation_scores(
             labels,
@@ -165,15 +169,22 @@ class StudyPlanner:
         candidates = class_candidates(
             labels, list(self.relations["class"]), config.simulation.per_source
         )
-        if len(dropped):
+        if n_dropped:
             candidates.append(Candidate(self.problem.target, ANNOTATE_TARGET))
-        self.sizer = Sizer(
+        if config.simulation.decoy:
+            self.problem = with_decoy(self.problem, self._typical_prevalence(), config.seed)
+            candidates.append(Candidate(DECOY, DECOY_KIND))
+        self.draws = Draws(
             self.problem,
-            self.base,
-            self._orders(candidates, dropped, knn),
-            self.cost_model,
-            config.budget,
+            labels,
+            candidates,
+            knn=knn,
+            target_positives=config.target_positives,
+            seed=config.seed,
         )
+        first = self.draws.draw(0)
+        self.base = first.base
+        self.sizer = Sizer(self.problem, first.base, first.orders, self.cost_model, config.budget)
         sized = {c: self.sizer.size([c]) for c in candidates}
         check_budget_buys(list(sized.values()), self.sizer)
         self.sized: dict[Candidate, SizedSet] = {
@@ -203,15 +214,22 @@ class StudyPlanner:
                 "nih-nodule) trains on every training image"
             )
 
-    def _base_state(self) -> tuple[Assembly, np.ndarray]:
+    def _n_dropped(self) -> int:
+        """How many training target positives each draw hides (``--target-positives``)."""
         problem, wanted = self.problem, self.config.target_positives
-        base, dropped = base_state(problem.train_table, problem.target, wanted, self.config.seed)
         n_pos = int(np.nansum(problem.y_train[:, problem.target_index] == 1))
         if wanted is not None and wanted >= n_pos:
             self.notes.append(
                 f"--target-positives {wanted} >= the {n_pos} training positives: all kept"
             )
-        return base, dropped
+        return 0 if wanted is None else max(0, n_pos - wanted)
+
+    def _typical_prevalence(self) -> float:
+        """The decoy's prevalence: the median training prevalence of the other classes."""
+        y, t = self.problem.y_train, self.problem.target_index
+        prev = [float(np.nanmean(y[:, c])) for c in range(y.shape[1]) if c != t]
+        prev = [p for p in prev if np.isfinite(p) and p > 0]
+        return float(np.median(prev)) if prev else 0.1
 
     def _pool_knn(self) -> np.ndarray:
         from budgetplan.planner.neighbours import pool_knn
@@ -219,22 +237,6 @@ class StudyPlanner:
         # the store's cached kNN on full vectors, exact search in a PCA-reduced pool
         _, knn = pool_knn(self.problem, self.data.store, k=10)
         return knn
-
-    def _orders(self, candidates: list[Candidate], dropped: np.ndarray, knn: np.ndarray) -> Orders:
-        labels = self.data.labels
-        train = labels.split == "train"
-        t_col = labels.values[:, labels.class_index(self.problem.target)]
-        train_negs = labels.ids[train & (t_col == 0)]
-        return build_orders(
-            self.problem,
-            candidates,
-            self.base,
-            full_train_ids=labels.ids[train],
-            target_pool_ids=np.concatenate([dropped, train_negs]),
-            knn_indices=knn,
-            seed=self.config.seed,
-            full_train_source=labels.source[train],
-        )
 
     def _screen(self) -> tuple[list[Candidate], list[Candidate]]:
         """Negative-class candidates ordered by the screen relation; the ones to train."""
@@ -251,7 +253,7 @@ class StudyPlanner:
         )
         limit = self.config.simulation.max_candidates
         trained = negatives[:limit] if limit else list(negatives)
-        trained += [c for c in self.sized if c.kind == ANNOTATE_TARGET]
+        trained += [c for c in self.sized if c.kind in (ANNOTATE_TARGET, DECOY_KIND)]
         return negatives, trained
 
     # ------------------------------------------------------------------ steps
@@ -259,15 +261,20 @@ class StudyPlanner:
         """Successive halving over the candidates, then the predictor (module doc, step 2)."""
         config = self.config
         sim = config.simulation
-        base_runs, evidence = successive_halving(
+        base_runs, evidence = race(
             self.runner,
-            self.base,
-            [self.sized[c].assembly for c in self.trained],
+            self.draws,
+            self.sizer.size([]),
+            [self.sized[c] for c in self.trained],
             initial_seeds=sim.initial_seeds,
             max_seeds=config.max_seeds,
             eta=sim.eta,
             alpha=config.selection.alpha,
+            min_gain=config.selection.min_gain,
         )
+        q_values = benjamini_hochberg([e.stats.p_value for e in evidence])
+        for ev, q in zip(evidence, q_values, strict=True):
+            ev.stats = dataclasses.replace(ev.stats, q_value=q)
         ev_by = dict(zip(self.trained, evidence, strict=True))
         by_class = self.relations.set_index("class")
         measured = [c for c in self.trained if c.kind == ANNOTATE_CLASS]
@@ -292,10 +299,15 @@ class StudyPlanner:
 
     def select(self, simulation: Simulation) -> list[GreedyStep]:
         """Greedy forward selection over the significant singles (module doc, step 3)."""
-        singles = [Single(c, self.sized[c], simulation.evidence[c]) for c in self.trained]
+        singles = [
+            Single(c, self.sized[c], simulation.evidence[c])
+            for c in self.trained
+            if c.kind != DECOY_KIND
+        ]
         return greedy_select(
             self.runner,
             self.sizer,
+            self.draws,
             simulation.base_runs,
             singles,
             seeds=self.config.max_seeds,
@@ -307,11 +319,12 @@ class StudyPlanner:
         return random_control(
             self.runner,
             self.sizer,
+            self.draws,
             simulation.base_runs,
             list(self.sized),
             n_classes=n_classes,
             seeds=self.config.max_seeds,
-            draws=self.config.selection.random_draws,
+            n_sets=self.config.selection.random_draws,
             seed=self.config.seed,
             alpha=self.config.selection.alpha,
         )

@@ -27,7 +27,10 @@ Choices where the paper leaves room (documented, tested):
 * A label distance with an empty set (no positive, or no negative, annotated on x) is ignored,
   as the paper's rebuttal says; in ``mode="label"`` the missing distance then counts as the
   largest possible, 1 after normalisation (so an image with no annotated positive leans negative).
-  In ``"image"`` / ``"both"`` the image term's default of 1 (Eq. 5) always defines it.
+  When BOTH sets are empty (a row with no annotated label at all, e.g. a target positive the
+  simulated study dropped) there is no evidence either way: the temperature is NaN and
+  ``se_loss`` leaves the entry out (as NE does), instead of T = -1 turning such rows into hard
+  negatives. In ``"image"`` / ``"both"`` the image term's default of 1 (Eq. 5) always defines it.
 * kNN indices of -1 (fewer than k neighbours in the rows) are no neighbour.
 
 The computation is vectorised over the batch and over leading replica dims and streams over rows
@@ -355,6 +358,7 @@ def _temperatures_chunk(
         plus_max = minus_max = np.maximum(plus_max, minus_max)
     plus = _divide(plus, plus_max)
     minus = _divide(minus, minus_max)
+    no_evidence = np.isinf(plus) & np.isinf(minus)  # nothing annotated to relate it to
     np.copyto(plus, 1.0, where=np.isinf(plus))  # an empty set counts as the farthest (module doc)
     np.copyto(minus, 1.0, where=np.isinf(minus))
     positive = plus < minus
@@ -363,7 +367,7 @@ def _temperatures_chunk(
         temps = np.exp(beta * (1.0 - nearest))  # Eq. 8, magnitude
     temps = np.where(positive, temps, -temps) + np.float32(gamma)
     temps = temps.astype(np.float32, copy=False)
-    np.copyto(temps, np.nan, where=annotated)
+    np.copyto(temps, np.nan, where=annotated | no_evidence)
     return temps
 
 

@@ -272,7 +272,7 @@ def test_imbalance_pl_eq12_hand_computed() -> None:
     pseudo = t([[0.5, 0.5, 0.5], [0.5, 0.8, 0.3]])
     beta = 1 / 3  # P = 1 positive among T = 3 annotated labels in the batch
     alpha = 1 - beta
-    d = math.exp((1 + 3) / 10)  # epoch 1 of 10, m = 3
+    d = math.exp((1 + 3 - 10) / 10)  # epoch 1 of 10, m = 3 (Eq. 9 as the text reads it)
     p2 = 2.0  # sample 2: all predictions < 0.1
 
     def ell(a: float, target: float, p: float) -> float:
@@ -285,7 +285,13 @@ def test_imbalance_pl_eq12_hand_computed() -> None:
 
 
 def test_imbalance_pl_parts() -> None:
-    assert epoch_coefficient(1, 10, m=3) == pytest.approx(math.exp(0.4))
+    assert epoch_coefficient(1, 10, m=3, reading="printed") == pytest.approx(math.exp(0.4))
+    # the reading that matches seed 003's text: equal weights at epoch e_T - m, less before
+    assert epoch_coefficient(7, 10, m=3) == pytest.approx(1.0)
+    assert epoch_coefficient(1, 10, m=3) == pytest.approx(math.exp(-0.6))
+    assert epoch_coefficient(9, 10, m=3) > 1
+    with pytest.raises(ValueError, match="reading"):
+        epoch_coefficient(1, 10, reading="other")
     alpha, beta = batch_penalties(t([[0, 0], [0, NAN]]))  # P/T = 0 -> gamma
     assert beta.item() == pytest.approx(0.05) and alpha.item() == pytest.approx(0.95)
     alpha, beta = batch_penalties(t([[1, 1], [0, NAN]]))

@@ -208,3 +208,11 @@ def test_replica_adam_equals_torch_adam_per_replica(fused: bool) -> None:
             topt[r].step()
     for r in range(3):
         torch.testing.assert_close(params["w"][r], ref[r].detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_fixed_stopping_trains_every_epoch_and_keeps_the_last(problem) -> None:
+    cfg = TrainConfig(method="ne", **{**FAST, "max_epochs": 4, "patience": 1, "stopping": "fixed"})
+    fit = train_replicas(
+        problem.x_train, problem.y_train[None], problem.x_val, problem.y_val, cfg, [0]
+    )
+    assert fit.epochs_run == 4 and fit.best_epoch[0] == 3

@@ -55,7 +55,9 @@ def fake_job(job) -> list[dict[str, float]]:
         t = CLASSES.index("T")
         auc += 0.03 * (share[t] - 1.0)  # fewer target labels hurt
         noise = np.random.default_rng(seed).normal(0, 0.01)
-        h = int(hashlib.sha256(y[r].tobytes() + bytes([seed])).hexdigest()[:8], 16)
+        h = int(
+            hashlib.sha256(y[r].tobytes() + int(seed).to_bytes(8, "little")).hexdigest()[:8], 16
+        )
         auc += noise + np.random.default_rng(h).normal(0, 0.002)
         out.append({"auc": float(auc), "ap": float(auc) / 2, "best_epoch": 1})
     return out

@@ -15,7 +15,8 @@ def test_recommend_digits_json_and_out_then_simulate_from_cache(tmp_path, capsys
     plan = AnnotationPlan.load(out)
     assert printed["plan_id"] == plan.plan_id
     assert plan.target == "8" and plan.provenance["simulated"] is False
-    assert len(plan.candidates) == 10  # nine digits + "more 8" (the recipe keeps 15 positives)
+    # nine digits, "more 8" (the recipe keeps 15 positives) and the decoy of random labels
+    assert len(plan.candidates) == 11
     assert plan.random_control is not None
     assert plan.total_cost <= plan.budget + 1e-9
 

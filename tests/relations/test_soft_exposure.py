@@ -55,13 +55,14 @@ def test_temperatures_eq8_by_hand_label_image_both() -> None:
     #   b: 0.25 < 1 -> exp(5 * 0.75);  c: 1 < 1 false -> -exp(0) = -1.
     # x1 label: d+ = 0.5, d- = 0.2, max 0.5 -> (1, 0.4) -> -exp(5 * 0.6).
     # x2 label: a: d+ = 0.2, d- = 0.8 -> (0.25, 1) -> exp(5 * 0.75).
-    # x3 label: no annotated label -> every d = 1 -> T = -1.
+    # x3 label: no annotated label -> no evidence either way -> NaN (left out by se_loss,
+    #   as NE does), not T = -1 (which would make e.g. a dropped target positive a hard negative).
     t = soft_exposure_temperatures(Y, D, mode="label", normalise="joint")
     expected_label = [
         [NAN, e(3.75), -1.0],
         [NAN, -e(3.0), NAN],
         [e(3.75), NAN, NAN],
-        [-1.0, -1.0, -1.0],
+        [NAN, NAN, NAN],
     ]
     np.testing.assert_allclose(t, expected_label, rtol=1e-5)
 
@@ -157,6 +158,8 @@ def _reference(y, dist, nbr, ndist, mode, normalise, beta=5.0, gamma=0.0):
             return v / top if top > 0 else v
 
         for u in unann:
+            if not (np.isfinite(dp[u]) or np.isfinite(dm[u])):
+                continue  # no evidence either way: left out (NaN)
             p, q = norm(dp[u], mp), norm(dm[u], mm)
             out[i, u] = (
                 math.exp(beta * (1 - p)) + gamma if p < q else -math.exp(beta * (1 - q)) + gamma

@@ -59,16 +59,28 @@ def update_pseudo_labels(
     return out
 
 
-def epoch_coefficient(epoch: float, total_epochs: float, m: float = 3.0) -> float:
-    """Seed 003 Eq. 9: ``d = exp((e_c + m) / e_T)``, the weight of the non-existing part.
+EQ9_READINGS = ("text", "printed")
 
-    ``e_c`` is the current epoch index as the caller counts it, ``e_T`` the total number of
-    epochs, m = 3 (Sec. IV-B). Note: the paper's text says both parts weigh the same at epoch
-    ``e_T - m``, which the printed formula does not give (there d = e); we follow the formula.
+
+def epoch_coefficient(
+    epoch: float, total_epochs: float, m: float = 3.0, reading: str = "text"
+) -> float:
+    """Seed 003 Eq. 9: the weight ``d`` of the non-existing part at epoch ``e_c`` of ``e_T``.
+
+    The printed formula ``d = exp((e_c + m) / e_T)`` contradicts the paper's own text ("when it
+    is the (e_T - m)-th epoch, the model treats the existing and non-existing parts equally";
+    before it leans to the existing part, after it to the non-existing one): printed, d > 1 at
+    every epoch and d = e at e_T - m. ``reading="text"`` (default) is the formula that does what
+    the text says, ``d = exp((e_c + m - e_T) / e_T)``: d < 1 before epoch e_T - m, 1 there,
+    > 1 after, growing at the printed rate. ``reading="printed"`` is the formula as printed.
+    m = 3 (Sec. IV-B).
     """
     if total_epochs <= 0:
         raise ValueError(f"total_epochs must be > 0; got {total_epochs}")
-    return math.exp((epoch + m) / total_epochs)
+    if reading not in EQ9_READINGS:
+        raise ValueError(f"reading must be one of {EQ9_READINGS}; got {reading!r}")
+    shift = total_epochs if reading == "text" else 0.0
+    return math.exp((epoch + m - shift) / total_epochs)
 
 
 def batch_penalties(labels: torch.Tensor, gamma: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,6 +153,7 @@ def imbalance_pl_loss(
     q: float = 1.0,
     generator: torch.Generator | None = None,
     picked: torch.Tensor | None = None,
+    eq9: str = "text",
     reduction: str = "entry-mean",
     class_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -151,7 +164,8 @@ def imbalance_pl_loss(
     ``alpha, beta`` from :func:`batch_penalties` (gamma = 0.05), ``p`` from
     :func:`all_negative_penalty` (2 if all of the sample's predictions are < 0.1).
     ``L = reduce(l over existing) + d * reduce(l over picked non-existing)``, with
-    ``d = exp((epoch + m) / total_epochs)`` (Eq. 9, m = 3) and the picked entries a random
+    ``d`` of Eq. 9 (m = 3; ``eq9`` = "text" or "printed", see :func:`epoch_coefficient`) and
+    the picked entries a random
     ``q`` share of each sample's unannotated entries (:func:`sample_missing`, needs
     ``generator``), or ``picked`` if given. The paper gives no value for q; default 1 (all).
     Choice: the paper averages per image (``1/N_e``, ``1/(q N_ne)``); we reduce over the batch
@@ -179,7 +193,7 @@ def imbalance_pl_loss(
     per_entry = -p * (
         a * target * F.logsigmoid(logits) + b * (1.0 - target) * F.logsigmoid(-logits)
     )
-    d = epoch_coefficient(epoch, total_epochs, m)
+    d = epoch_coefficient(epoch, total_epochs, m, eq9)
     exist = reduce_entries(per_entry, known, reduction, class_weight)
     non_exist = reduce_entries(per_entry, picked, reduction, class_weight)
     return exist + d * non_exist

@@ -1,0 +1,262 @@
+"""Trust: does a recommendation replicate on a new draw of the study? (bench/README.md, "Trust")
+
+Every figure is measured over independent runs: run k uses recipe ``seed`` k, so its draws of
+the study (kept target positives, images, initial weights, batch order) share nothing with the
+other runs' (``budgetplan.planner.draws``).
+
+    python bench/trust.py replicate --recipe digits --target 8 --runs 5
+    python bench/trust.py coverage  --recipe digits --target 8 --runs 5 --reference-draws 20
+    python bench/trust.py power     --recipe digits --target 8 --runs 5
+    python bench/trust.py reference --recipe digits --target 8 --draws 8
+    python bench/trust.py replicate --recipe digits --target 8 --runs 5 --train stopping=fixed
+
+``replicate``: share of recommended (significant) classes recommended again by another run,
+rank correlation of per-class gains between runs, and the share of runs whose decoy came out
+significant. ``coverage``: share of candidates whose 95 % CI from one run covers their mean gain
+over ``--reference-draws`` draws of a separate run. ``power``: a planted helpful class (the
+target's superclass, e.g. "8 or 3", labelled like any class) and how often it is recommended.
+``reference``: a plain trainer written apart from budgetplan.methods (full-batch Adam, masked
+BCE, fixed steps, no early stopping) on the planner's own draws; rank correlation of its
+per-class gains with the planner's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from budgetplan.config import RecommendConfig, load_recipe
+from budgetplan.data.label_table import LabelTable
+from budgetplan.planner.cache import RunCache
+from budgetplan.planner.sources import PlanData, load_plan_data, plan_data_from_arrays
+from budgetplan.planner.study import StudyPlanner
+
+
+def _config(args: argparse.Namespace, seed: int, **sim: Any) -> RecommendConfig:
+    cfg = load_recipe(args.recipe).with_overrides(target=args.target, seed=seed)
+    train = dict(kv.split("=", 1) for kv in args.train) if args.train else {}
+    train_typed = {k: _value(v) for k, v in train.items()}
+    return cfg.with_overrides(train=train_typed or None, simulation=sim or None)
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _run(cfg: RecommendConfig, data: PlanData) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    planner = StudyPlanner(cfg, data, cache=RunCache(enabled=False))
+    sim = planner.simulate()
+    rows = sim.table[~sim.table["predicted"].astype(bool)]
+    out = {
+        "seed": cfg.seed,
+        "gain": dict(zip(rows["class"], rows["gain"].astype(float), strict=True)),
+        "low": dict(zip(rows["class"], rows["gain_ci_low"].astype(float), strict=True)),
+        "high": dict(zip(rows["class"], rows["gain_ci_high"].astype(float), strict=True)),
+        "runs": dict(zip(rows["class"], rows["runs"].astype(int), strict=True)),
+        "significant": sorted(rows.loc[rows["significant"].astype(bool), "class"]),
+        "seconds": time.perf_counter() - t0,
+    }
+    print(
+        f"  seed {cfg.seed}: significant {out['significant'] or 'none'}; "
+        f"{planner.runner.n_trained} runs in {out['seconds']:.0f} s",
+        flush=True,
+    )
+    return out
+
+
+def _pairs_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    decoy = "decoy (random labels)"
+    again, rhos = [], []
+    for a, b in itertools.permutations(runs, 2):
+        sa = [c for c in a["significant"] if c != decoy]
+        sb = set(b["significant"])
+        if sa:
+            again.append(np.mean([c in sb for c in sa]))
+    for a, b in itertools.combinations(runs, 2):
+        keys = [k for k in a["gain"] if k in b["gain"] and k != decoy]
+        rho = stats.spearmanr([a["gain"][k] for k in keys], [b["gain"][k] for k in keys])[0]
+        rhos.append(float(rho))
+    return {
+        "recommended_again": float(np.mean(again)) if again else float("nan"),
+        "pairs_with_recommendations": len(again),
+        "rank_correlation_mean": float(np.mean(rhos)),
+        "rank_correlation_min": float(np.min(rhos)),
+        "decoy_significant_share": float(np.mean([decoy in r["significant"] for r in runs])),
+    }
+
+
+def replicate(args: argparse.Namespace) -> dict[str, Any]:
+    data = load_plan_data(load_recipe(args.recipe).data)
+    print(f"replicate: {args.recipe}, target {args.target}, {args.runs} runs", flush=True)
+    runs = [_run(_config(args, s), data) for s in range(args.runs)]
+    summary = _pairs_summary(runs)
+    print(json.dumps(summary, indent=2))
+    return {"runs": runs, "summary": summary}
+
+
+def coverage(args: argparse.Namespace) -> dict[str, Any]:
+    data = load_plan_data(load_recipe(args.recipe).data)
+    n = args.reference_draws
+    print(f"coverage: reference run of {n} draws (seed 1000), then {args.runs} runs", flush=True)
+    ref = _run(_config(args, 1000, initial_seeds=n, max_seeds=n), data)
+    runs = [_run(_config(args, s), data) for s in range(args.runs)]
+    hits = [
+        r["low"][c] <= ref["gain"][c] <= r["high"][c]
+        for r in runs
+        for c in r["gain"]
+        if c in ref["gain"] and np.isfinite(r["low"][c])
+    ]
+    summary = {
+        "coverage": float(np.mean(hits)),
+        "intervals": len(hits),
+        "reference_draws": n,
+        **_pairs_summary(runs),
+    }
+    print(json.dumps(summary, indent=2))
+    return {"reference": ref, "runs": runs, "summary": summary}
+
+
+def planted_data(target: str, partner: str) -> PlanData:
+    """Digits with one more class, "<target> or <partner>": the target's superclass."""
+    base = load_plan_data(load_recipe("digits").data)
+    t = base.labels
+    col = np.maximum(t.column(target), t.column(partner))[:, None]
+    name = f"{target} or {partner}"
+    table = LabelTable(
+        np.concatenate([t.values, col], axis=1),
+        [*t.classes, name],
+        t.ids,
+        t.source,
+        t.patient,
+        t.split,
+    )
+    return plan_data_from_arrays(table, np.asarray(base.vectors), name="digits + planted")
+
+
+def power(args: argparse.Namespace) -> dict[str, Any]:
+    data = planted_data(args.target, args.partner)
+    name = f"{args.target} or {args.partner}"
+    print(f"power: planted class {name!r}, {args.runs} runs", flush=True)
+    runs = [_run(_config(args, s), data) for s in range(args.runs)]
+    summary = {
+        "planted": name,
+        "recommended_share": float(np.mean([name in r["significant"] for r in runs])),
+        "planted_gain_mean": float(np.mean([r["gain"][name] for r in runs])),
+        **_pairs_summary(runs),
+    }
+    print(json.dumps(summary, indent=2))
+    return {"runs": runs, "summary": summary}
+
+
+def plain_auc(x_tr, y_tr, x_te, y_te, t: int, seed: int, steps: int = 300) -> float:
+    """A plain reference: one hidden layer, full-batch Adam, masked BCE, fixed steps."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(x_tr)
+    y = torch.as_tensor(y_tr)
+    known = ~torch.isnan(y)
+    target = torch.where(known, y, torch.zeros_like(y))
+    d, c = x.shape[1], y.shape[1]
+    w1 = (torch.randn(d, 64, generator=g) / d**0.5).requires_grad_()
+    b1 = torch.zeros(64, requires_grad=True)
+    w2 = (torch.randn(64, c, generator=g) / 8).requires_grad_()
+    b2 = torch.zeros(c, requires_grad=True)
+    opt = torch.optim.Adam([w1, b1, w2, b2], lr=3e-3)
+    for _ in range(steps):
+        logits = torch.relu(x @ w1 + b1) @ w2 + b2
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, target, reduction="none"
+        )
+        loss = (loss * known).sum() / known.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        s = (torch.relu(torch.as_tensor(x_te) @ w1 + b1) @ w2 + b2)[:, t].numpy()
+    return float(roc_auc_score(y_te, s))
+
+
+def reference(args: argparse.Namespace) -> dict[str, Any]:
+    data = load_plan_data(load_recipe(args.recipe).data)
+    cfg = _config(args, 0, initial_seeds=args.draws, max_seeds=args.draws)
+    planner = StudyPlanner(cfg, data, cache=RunCache(enabled=False))
+    print(f"reference: plain trainer on {args.draws} draws of seed 0", flush=True)
+    sim = planner.simulate()
+    p = planner.problem
+    t = p.target_index
+    base = planner.sizer.size([])
+    plain: dict[str, list[float]] = {}
+    for s in range(args.draws):
+        ys = p.y_test
+        b = plain_auc(
+            p.x_train,
+            planner.draws.assembly(base, s).apply((p.y_train, p.train_ids, p.classes)),
+            p.x_test,
+            ys,
+            t,
+            planner.draws.seed(s),
+        )
+        for c in planner.trained:
+            a = planner.draws.assembly(planner.sized[c], s)
+            y = a.apply((p.y_train, p.train_ids, p.classes))
+            g = plain_auc(p.x_train, y, p.x_test, ys, t, planner.draws.seed(s)) - b
+            plain.setdefault(c.label, []).append(g)
+    rows = sim.table.set_index("class")
+    keys = [k for k in plain if k != "decoy (random labels)"]
+    ours = [float(rows.loc[k, "gain"]) for k in keys]
+    theirs = [float(np.mean(plain[k])) for k in keys]
+    rho, pval = stats.spearmanr(ours, theirs)
+    summary = {
+        "draws": args.draws,
+        "spearman": float(rho),
+        "p_value": float(pval),
+        "planner": dict(zip(keys, ours, strict=True)),
+        "plain": dict(zip(keys, theirs, strict=True)),
+    }
+    print(json.dumps(summary, indent=2))
+    return {"summary": summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("what", choices=["replicate", "coverage", "power", "reference"])
+    ap.add_argument("--recipe", default="digits")
+    ap.add_argument("--target", default="8")
+    ap.add_argument("--partner", default="3", help="power: the planted superclass's other class")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--draws", type=int, default=8)
+    ap.add_argument("--reference-draws", type=int, default=20)
+    ap.add_argument("--train", nargs="*", default=[], help="train overrides, e.g. stopping=fixed")
+    ap.add_argument("--save", type=Path, default=None, help="write the results as JSON")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    result = {"replicate": replicate, "coverage": coverage, "power": power, "reference": reference}[
+        args.what
+    ](args)
+    result["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    result["seconds"] = time.perf_counter() - t0
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(result, indent=2, default=float))
+    print(f"({result['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
