@@ -465,3 +465,12 @@ def test_exports_land_beside_the_plan_by_default(tmp_path) -> None:
     assert path_beside_plan("x/nodule.json", "csv").name.startswith("nodule.")
     with pytest.raises(ExportError, match="unknown export format 'pdf'"):
         path_beside_plan("nodule.json", "pdf")
+
+
+def test_cli_export_prints_warnings_as_lines(tmp_path, capsys) -> None:
+    plan_path = tiny_plan().save(tmp_path / "nodule.plan.json")
+    assert main(["export", str(plan_path), "-f", "labelstudio"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("budgetplan: warning: 3 of 3 Label Studio image")
+    assert main(["export", str(plan_path), "-f", "labelstudio", "--url-prefix", "http://h/"]) == 0
+    assert capsys.readouterr().err == ""
