@@ -34,7 +34,8 @@ NONE_OF_THESE = "none of these"
 MODEL_VERSION = "budgetplan-scores"
 LOADABLE_PREFIXES = ("http://", "https://", "/data/", "s3://", "gs://", "azure-blob://", "data:")
 URL_PREFIX_HINT = (
-    "pass --url-prefix: e.g. 'http://HOST/images/' where a web server serves the images, or "
+    "pass --url-prefix: e.g. 'http://HOST/images/' where a web server serves the images (allowing "
+    "cross-origin requests: CORS), or "
     "'/data/local-files/?d=images/' with Label Studio's local-files storage "
     "(LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true)"
 )
