@@ -93,6 +93,7 @@ def test_merge_fills_missing_labels_and_refuses_silent_overwrites() -> None:
     assert filled.labels.column("Pleural Thickening")[0] == 1 and filled.new == 1
 
 
+@pytest.mark.filterwarnings("ignore::budgetplan.planner.export_errors.ExportWarning")
 def test_cvat_xml_round_trip_and_image_names(tmp_path) -> None:
     (_, _, xml_path) = export_plan(
         tiny_plan(), "cvat", tmp_path / "p.jsonl", label_table(), image_size=(8, 8)

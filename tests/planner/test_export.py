@@ -389,6 +389,7 @@ def _fail_on_call(n: int, real):
     return wrapped
 
 
+@pytest.mark.filterwarnings("ignore::budgetplan.planner.export_errors.ExportWarning")
 @pytest.mark.parametrize("fmt", ["csv", "labelstudio", "cvat"])
 def test_interrupted_export_keeps_the_old_file(tmp_path, monkeypatch, fmt: str) -> None:
     path = tmp_path / {"csv": "w.csv", "labelstudio": "ls.json", "cvat": "m.jsonl"}[fmt]
@@ -407,6 +408,7 @@ def test_interrupted_export_keeps_the_old_file(tmp_path, monkeypatch, fmt: str) 
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
+@pytest.mark.filterwarnings("ignore::budgetplan.planner.export_errors.ExportWarning")
 def test_cli_export_writes_and_lists_files(tmp_path, capsys) -> None:
     plan_path = tiny_plan().save(tmp_path / "nodule.plan.json")
     assert main(["export", str(plan_path), "--format", "csv"]) == 0
