@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "simulate",
     "recommend",
     "export",
+    "labelstudio",
+    "answers",
     "app",
 )
 

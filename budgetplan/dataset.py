@@ -189,6 +189,41 @@ class Dataset:
         )
 
 
+def copy_with_labels(
+    dataset: Dataset, labels: LabelTable, root: str | os.PathLike[str], *, overwrite: bool = False
+) -> Dataset:
+    """A new dataset at ``root``: ``dataset``'s embeddings (hard-linked where possible) with
+    ``labels`` (same ids and classes, e.g. after merging annotators' answers); atomic."""
+    import shutil
+
+    root = Path(root)
+    if list(labels.ids) != list(dataset.labels.ids) or labels.classes != dataset.classes:
+        raise DataMismatchError("new labels must have the dataset's ids and classes, in order")
+    if root.resolve() == dataset.root.resolve():
+        raise InputFileError(root, "is the dataset being copied; choose another directory")
+    if root.exists() and not overwrite:
+        raise InputFileError(root, "already exists; choose another directory or pass overwrite")
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)  # files of a store are replaced, never edited in place
+        except OSError:
+            shutil.copy2(src, dst)
+
+    with atomic_dir(root) as tmp:
+        shutil.copytree(dataset.root / EMBEDDINGS, tmp / EMBEDDINGS, copy_function=link_or_copy)
+        save_label_csv(labels, tmp / LABELS)
+        info = {
+            **dataset.info,
+            "name": root.name,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "labels_sha256": _file_sha256(tmp / LABELS),
+            "derived_from": str(dataset.root),
+        }
+        write_json_atomic(tmp / INFO, info)
+    return Dataset.open(root)
+
+
 def open_dataset(store: str | os.PathLike[str] | None = None) -> Dataset:
     """The dataset at ``store``; ``None`` or ``"demo"`` means the embedded default (simulated)."""
     if store is None or str(store) == "demo":
@@ -231,4 +266,4 @@ def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-__all__ = ["Dataset", "open_dataset", "check_ids_match"]
+__all__ = ["Dataset", "open_dataset", "check_ids_match", "copy_with_labels"]

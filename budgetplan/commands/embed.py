@@ -2,7 +2,8 @@
 
 Matching images to label rows: when the label CSV has a ``path`` column, each row's image is that
 path (relative to ``--images``, or absolute); otherwise the row's id is the image's file name
-(e.g. ``00000001_000.png``), looked up anywhere under ``--images``. A row without its image is an
+(e.g. ``00000001_000.png``, or ``00000001_000`` without the extension), looked up anywhere under
+``--images``. A row without its image is an
 error that names it; images without a label row are left out (their count is printed).
 """
 
@@ -24,9 +25,10 @@ def register(subparsers: Any) -> None:
         description=(
             "Embed the labelled images under --images with a frozen DenseNet-121 and write a "
             "dataset (labels + embedding store + FAISS index) to --out. Images are matched to "
-            "label rows by the CSV's 'path' column if it has one, else by file name = id. "
-            "Weights come from --weights (a state_dict) or the local torch / torchxrayvision "
-            "cache; nothing is downloaded. Interrupted runs resume from finished shards."
+            "label rows by the CSV's 'path' column if it has one, else by file name = id (with or "
+            "without the extension). Weights come from --weights (a state_dict) or the local "
+            "torch / torchxrayvision cache; nothing is downloaded unless you pass --download. "
+            "Interrupted runs resume from finished shards."
         ),
     )
     p.add_argument("--images", required=True, type=Path, help="folder holding the images")
@@ -40,6 +42,12 @@ def register(subparsers: Any) -> None:
         "chest X-rays); default densenet121-imagenet",
     )
     p.add_argument("--weights", type=Path, default=None, help="state_dict file of the backbone")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the backbone's standard weights into the torch / torchxrayvision cache if "
+        "they are not there (needs the internet; as torchvision and torchxrayvision do)",
+    )
     p.add_argument(
         "--random-weights",
         action="store_true",
@@ -86,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             shard_dir=shard_dir,
             ids=list(labels.ids),
             progress=progress,
+            download=args.download,
         )
     if info.get("random_weights"):
         print(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from budgetplan.planner.export import FORMATS, export_plan, path_beside_plan
+from budgetplan.planner.export import FORMATS, ExportWarning, export_plan, path_beside_plan
 from budgetplan.planner.plan import AnnotationPlan
 
 
@@ -35,11 +38,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="dataset directory (or 'demo') giving image paths and patients; without it, ids are used",
     )
-    p.add_argument(
-        "--url-prefix",
-        default="",
-        help="Label Studio: put before each image path (e.g. '/data/local-files/?d=')",
-    )
+    add_labelstudio_arguments(p)
     p.add_argument(
         "--image-root",
         type=Path,
@@ -51,9 +50,62 @@ def register(subparsers: Any) -> None:
         type=_size,
         default=None,
         metavar="WxH",
-        help="CVAT: size of images that cannot be read (e.g. 1024x1024)",
+        help="CVAT: size of images that cannot be read (e.g. 1024x1024; a warning counts them)",
+    )
+    p.add_argument(
+        "--manifest-root",
+        type=Path,
+        default=None,
+        help="CVAT: folder the manifest's image names are relative to (the folder you upload or "
+        "share with CVAT); default: the paths as the dataset gives them",
     )
     p.set_defaults(func=run)
+
+
+def add_labelstudio_arguments(p: argparse.ArgumentParser) -> None:
+    """The Label Studio options shared by ``export`` and ``labelstudio push``."""
+    p.add_argument(
+        "--url-prefix",
+        default="",
+        help="Label Studio: put before each image path so that Label Studio can load it, e.g. "
+        "'http://HOST/images/' or '/data/local-files/?d=images/'",
+    )
+    p.add_argument(
+        "--scores",
+        type=Path,
+        default=None,
+        help="Label Studio: CSV of model scores (id column + one column per class, in [0, 1]), "
+        "exported as predictions (pre-annotations)",
+    )
+
+
+def load_plan(plan_path: Path, store: str | None) -> tuple[AnnotationPlan, Any]:
+    """The plan and, given a store, its label table (warns when the plan was made on another)."""
+    plan = AnnotationPlan.load(plan_path)
+    if store is None:
+        return plan, None
+    from budgetplan.dataset import open_dataset
+
+    dataset = open_dataset(store)
+    if not plan.made_on(dataset.checksum):
+        print(
+            f"budgetplan: warning: store {store} is not the one the plan was made on (checksum differs)",
+            file=sys.stderr,
+        )
+    return plan, dataset.labels
+
+
+@contextlib.contextmanager
+def export_warnings_printed() -> Iterator[None]:
+    """Print the library's ExportWarnings as one ``budgetplan: warning:`` line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExportWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, ExportWarning):
+            print(f"budgetplan: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -64,28 +116,22 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = AnnotationPlan.load(args.plan)
-    labels = None
-    if args.store is not None:
-        from budgetplan.dataset import open_dataset
+    from budgetplan.planner.export import read_scores
 
-        dataset = open_dataset(args.store)
-        labels = dataset.labels
-        if not plan.made_on(dataset.checksum):
-            print(
-                f"budgetplan: warning: store {args.store} is not the one the plan was made on (checksum differs)",
-                file=sys.stderr,
-            )
+    plan, labels = load_plan(args.plan, args.store)
     out = args.out if args.out is not None else path_beside_plan(args.plan, args.format)
-    written = export_plan(
-        plan,
-        args.format,
-        out,
-        labels,
-        url_prefix=args.url_prefix,
-        image_root=args.image_root,
-        image_size=args.image_size,
-    )
+    with export_warnings_printed():
+        written = export_plan(
+            plan,
+            args.format,
+            out,
+            labels,
+            url_prefix=args.url_prefix,
+            image_root=args.image_root,
+            image_size=args.image_size,
+            scores=read_scores(args.scores) if args.scores is not None else None,
+            manifest_root=args.manifest_root,
+        )
     for path in written:
         print(path)
     return 0

@@ -10,8 +10,11 @@
 Weights, in this order: a ``weights`` file the user names (``torch.load(weights_only=True)``, a
 ``state_dict``), else the local cache of the library that publishes them (torch hub's
 ``checkpoints/densenet121-a639ec97.pth``; torchxrayvision's ``~/.torchxrayvision/models_data/``),
-whose existence is checked first so that nothing is ever downloaded; else a
-:class:`BudgetplanError` saying where to put the file, unless ``random_weights=True``.
+whose existence is checked first so that nothing is downloaded unasked; else, with
+``download=True`` (``budgetplan embed --download``), the library's own download into that cache
+(:func:`download_weights`: torchvision's ``load_state_dict_from_url`` with its hash check;
+torchxrayvision's ``DenseNet(weights=...)``); else a :class:`BudgetplanError` saying where to put
+the file, unless ``random_weights=True``.
 
 The torchxrayvision cache file is a whole pickled model that only torchxrayvision's own loader
 reads; it is the file torchxrayvision itself downloaded from its release into its own cache, not
@@ -37,6 +40,7 @@ from budgetplan.errors import BudgetplanError, InputFileError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_DENSENET121_FILE = "densenet121-a639ec97.pth"
+TORCHVISION_DENSENET121_URL = "https://download.pytorch.org/models/" + TORCHVISION_DENSENET121_FILE
 XRV_WEIGHTS_NAME = "densenet121-res224-all"
 
 
@@ -149,18 +153,55 @@ def _load_into(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) 
     model.load_state_dict({k: state[k] for k in need}, strict=False)
 
 
+def weights_url(name: str) -> str:
+    """Where the library that publishes ``name``'s weights downloads them from."""
+    if backbone_spec(name).channels == 3:
+        return TORCHVISION_DENSENET121_URL
+    import torchxrayvision as xrv
+
+    return str(xrv.models.model_urls[XRV_WEIGHTS_NAME]["weights_url"])
+
+
+def download_weights(name: str) -> Path:
+    """Fetch ``name``'s standard weights into the library's cache the way the library does.
+
+    torchvision: ``torch.hub.load_state_dict_from_url`` (checks the hash in the file name) into
+    ``$TORCH_HOME/hub/checkpoints``; torchxrayvision: its ``DenseNet(weights=...)`` loader, which
+    downloads into ``~/.torchxrayvision/models_data``. Only called when the user asks
+    (``--download``); tests never do.
+    """
+    target = cached_weights_path(name)
+    try:
+        if backbone_spec(name).channels == 3:
+            torch.hub.load_state_dict_from_url(
+                TORCHVISION_DENSENET121_URL,
+                model_dir=str(target.parent),
+                map_location="cpu",
+                progress=True,
+                check_hash=True,
+                weights_only=True,
+            )
+        else:
+            import torchxrayvision as xrv
+
+            xrv.models.DenseNet(weights=XRV_WEIGHTS_NAME, cache_dir=str(target.parent))
+    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+        raise BudgetplanError(
+            f"could not download the weights of {name!r} from {weights_url(name)} ({exc}); "
+            f"put the file at {target} by hand or pass --weights FILE"
+        ) from None
+    if not target.is_file():
+        raise BudgetplanError(f"downloading the weights of {name!r} left no file at {target}")
+    return target
+
+
 def _no_weights_error(name: str) -> BudgetplanError:
     where = cached_weights_path(name)
-    if name == "densenet121-imagenet":
-        source = "https://download.pytorch.org/models/" + TORCHVISION_DENSENET121_FILE
-    else:
-        import torchxrayvision as xrv
-
-        source = xrv.models.model_urls[XRV_WEIGHTS_NAME]["weights_url"]
+    source = weights_url(name)
     return BudgetplanError(
         f"no weights for backbone {name!r}: put the file {source} at {where} "
-        "(budgetplan never downloads), "
-        "or pass --weights FILE (a state_dict), or --random-weights for a smoke test"
+        "or pass --download to fetch it now, --weights FILE (a state_dict), "
+        "or --random-weights for a smoke test"
     )
 
 
@@ -168,8 +209,13 @@ def load_backbone(
     name: str,
     weights: str | os.PathLike[str] | None = None,
     random_weights: bool = False,
+    *,
+    download: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The feature extractor of ``name`` (eval mode, CPU) and its provenance for the manifest.
+
+    ``download=True`` fetches the standard weights (:func:`download_weights`) when they are not
+    in the cache and no ``weights`` file is given.
 
     The weights are found (and a user's file read) before the network is built, so a missing or
     bad file fails at once.
@@ -186,6 +232,8 @@ def load_backbone(
         state = read_state_dict(source)
     elif not random_weights:
         source = cached_weights_path(name)
+        if not source.is_file() and download:
+            source = download_weights(name)
         if not source.is_file():
             raise _no_weights_error(name)
         if spec.channels == 1:

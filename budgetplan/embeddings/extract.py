@@ -1,4 +1,4 @@
-"""Embed images with a frozen DenseNet-121: batched, resumable, never downloading weights.
+"""Embed images with a frozen DenseNet-121: batched, resumable, downloading weights only if asked.
 
 ``extract_embeddings(paths, backbone=...)`` reads each image (PNG / JPEG, 8- or 16-bit, grey or
 colour), centre-crops it to a square, resizes it to ``image_size`` (224) and runs the backbone
@@ -79,20 +79,24 @@ def match_images(labels: LabelTable, images_dir: str | os.PathLike[str]) -> tupl
 
     A row's image is its ``path`` meta column (relative to ``images_dir``, or absolute) when the
     table has one and the file is there; otherwise the file under ``images_dir`` (searched
-    recursively) whose name is the path's file name or the row's id. Rows without an image raise
-    :class:`DataMismatchError` with the count and examples; two files with the same name under
-    ``images_dir`` that a row needs raise too (the match would be ambiguous).
+    recursively) whose name is the path's file name or the row's id, with or without the image
+    extension (id ``d0`` matches ``d0.png``). Rows without an image raise
+    :class:`DataMismatchError` with the count and examples; two files with the same name (or the
+    same name without extension) that a row needs raise too (the match would be ambiguous).
     """
     root = Path(images_dir)
     if not root.is_dir():
         raise InputFileError(root, "image folder not found")
     by_name: dict[str, Path] = {}
+    by_stem: dict[str, Path] = {}
     twice: set[str] = set()
     for f in sorted(root.rglob("*")):
         if f.is_file() and f.name.lower().endswith(IMAGE_SUFFIXES):
-            if f.name in by_name:
-                twice.add(f.name)
-            by_name.setdefault(f.name, f)
+            stem = _stem(f.name)
+            for key, index in ((f.name, by_name), (stem, by_stem)):
+                if key in index:
+                    twice.add(key)
+                index.setdefault(key, f)
     if not by_name:
         raise InputFileError(root, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     rel = labels.meta["path"].astype(str).tolist() if "path" in labels.meta.columns else None
@@ -100,20 +104,14 @@ def match_images(labels: LabelTable, images_dir: str | os.PathLike[str]) -> tupl
     missing: list[str] = []
     for r, image_id in enumerate(labels.ids):
         path: Path | None = None
+        keys = [str(image_id)]
         if rel is not None and rel[r].strip() not in ("", "nan"):
             cand = Path(rel[r].strip())
             cand = cand if cand.is_absolute() else root / cand
             path = cand if cand.is_file() else None
-            key = cand.name
-        else:
-            key = str(image_id)
+            keys.insert(0, cand.name)
         if path is None:
-            if key in twice or (key != image_id and str(image_id) in twice):
-                raise DataMismatchError(
-                    f"image name {key!r} occurs more than once under {root}; "
-                    "give the label CSV a 'path' column to say which file each row is"
-                )
-            path = by_name.get(key) or by_name.get(str(image_id))
+            path = _lookup(keys, by_name, by_stem, twice, root)
         if path is None:
             missing.append(str(image_id))
         else:
@@ -121,11 +119,41 @@ def match_images(labels: LabelTable, images_dir: str | os.PathLike[str]) -> tupl
     if missing:
         raise DataMismatchError(
             f"{len(missing)} of {labels.n_images} label rows have no image under {root} "
-            f"(matched by 'path' column, else file name = id), e.g. {missing[:3]}"
+            f"(matched by 'path' column, else file name = id with or without extension), "
+            f"e.g. {missing[:3]}; images there are named e.g. {sorted(by_name)[:3]}"
         )
     used = {p.resolve() for p in found}
     unlabelled = sum(1 for p in by_name.values() if p.resolve() not in used)
     return found, unlabelled
+
+
+def _stem(name: str) -> str:
+    """A file name without its image extension (``a.dcm.png`` -> ``a``)."""
+    low = name.lower()
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if low.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _lookup(
+    keys: Sequence[str],
+    by_name: dict[str, Path],
+    by_stem: dict[str, Path],
+    twice: set[str],
+    root: Path,
+) -> Path | None:
+    """The first key found as a file name, else as a name without extension; None if neither."""
+    for index in (by_name, by_stem):
+        for key in keys:
+            if key in index:
+                if key in twice:
+                    raise DataMismatchError(
+                        f"image name {key!r} occurs more than once under {root}; "
+                        "give the label CSV a 'path' column to say which file each row is"
+                    )
+                return index[key]
+    return None
 
 
 def fingerprint(paths: Sequence[str], backbone: str, weights: str | None, image_size: int) -> str:
@@ -159,6 +187,7 @@ def extract_embeddings(
     ids: Sequence[str] | None = None,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    download: bool = False,
 ) -> Extracted:
     """Embed ``image_paths`` with ``backbone``: (vectors (N, 1024) unit-norm, ids, provenance).
 
@@ -166,7 +195,8 @@ def extract_embeddings(
         image_paths: the images, in the order of the returned rows.
         backbone: ``"densenet121-imagenet"`` or ``"xrv-densenet121-all"``.
         weights: a state_dict file (read with ``weights_only=True``); default: the library's
-            local cache (see :mod:`budgetplan.embeddings.backbones`), never a download.
+            local cache (see :mod:`budgetplan.embeddings.backbones`); a download only with
+            ``download=True``.
         random_weights: allow randomly initialised weights (smoke tests; recorded as provenance).
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         batch_size: images per forward pass.
@@ -177,6 +207,7 @@ def extract_embeddings(
         seed: seeds the random initialisation when ``random_weights`` (inside
             ``torch.random.fork_rng``, so the caller's global torch RNG state is restored).
         progress: ``progress(done, total, message)``.
+        download: fetch the standard weights into the library's cache when they are missing.
 
     Returns:
         :class:`Extracted` ``(vectors, ids, info)``; ``info`` has ``backbone``, ``weights``, ``random_weights``,
@@ -198,7 +229,9 @@ def extract_embeddings(
 
     with torch.random.fork_rng(devices=[]):  # random init without touching global RNG state
         torch.random.manual_seed(seed)
-        model, info = load_backbone(backbone, weights=weights, random_weights=random_weights)
+        model, info = load_backbone(
+            backbone, weights=weights, random_weights=random_weights, download=download
+        )
     model = model.to(dev)
     info = {**info, "backbone": backbone, "image_size": image_size, "dim": spec.dim}
 

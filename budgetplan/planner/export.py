@@ -13,26 +13,25 @@ Formats (``export_plan(plan, format, path, labels=None)``):
   its label costs; the column sums to the plan's total cost).
 - ``json``: the whole plan with provenance (``AnnotationPlan.to_json``; reload with
   ``AnnotationPlan.load``).
-- ``labelstudio``: a JSON list of tasks in Label Studio's import format, one per image::
-
-      [{"data": {"image": "<url_prefix><path>", "image_id": ..., "patient": ...,
-                 "labels_to_annotate": ["Effusion", "Mass"], "labels_text": "Effusion, Mass",
-                 "rank": 1, "plan_id": ...}}, ...]
-
-  plus the labelling config to paste into the project's *Labeling Interface > Code*, written
-  beside it as ``<path minus .json>.xml``: an ``<Image name="image" value="$image"/>``, a header
-  that shows ``$labels_text`` (the classes to read on this image) and, per class of the plan, a
-  ``<Choices>`` group (``choice="single-radio"``) with ``present`` / ``absent`` so that an
-  unanswered class stays "not annotated", never "absent". For images served by Label Studio's
-  local-files storage, pass ``url_prefix="/data/local-files/?d="``.
+- ``labelstudio``: a JSON list of tasks in Label Studio's import format, one per image, and the
+  labelling config beside it as ``<path minus .json>.xml``
+  (:mod:`budgetplan.planner.labelstudio`: each task lists only the classes to read on its image,
+  required, beside the image; model scores, if given, as predictions). Image values Label Studio
+  cannot load (no ``url_prefix``) give an :class:`ExportWarning` naming the fix.
 - ``cvat``: a CVAT dataset manifest (JSONL, "images" sub-format, ``{"version": "1.0"}``,
   ``{"type": "images"}``, then ``{"name", "extension", "width", "height"}`` per image, in
-  priority order: create the task with sorting method *predefined* to keep it) and, beside it
-  as ``<path minus .jsonl>.labels.json``, the task's labels for CVAT's *Raw* label editor or
-  ``cvat-cli create --labels``: one ``"tag"`` label per class with a ``radio`` attribute
-  ``present`` (``yes`` / ``no``). Width and height come from the image files (``image_root``)
-  or ``image_size``; the CSV worklist says which classes to read on which image.
-- ``markdown``: a report: verdict, the plan, baseline / expected AUC with CIs, the random control,
+  priority order: create the task with sorting method *predefined* to keep it); beside it
+  ``<path minus .jsonl>.labels.json``, the task's labels for CVAT's *Raw* label editor or
+  ``cvat-cli create --labels`` (one ``"tag"`` label per class, attribute ``present``:
+  ``unknown`` / ``yes`` / ``no``); and ``<path minus .jsonl>.annotations.xml`` in "CVAT for
+  images 1.1" format, to upload as the task's annotations: on each image one tag per class to read
+  there, ``present=unknown``, which the annotator sets to yes or no (``budgetplan answers import``
+  reads the exported file back). Names are the image paths relative to ``manifest_root`` (default:
+  the paths as the dataset gives them). Width and height come from the image files
+  (``image_root``) or ``image_size`` (an :class:`ExportWarning` says how many were filled in). A
+  dataset without image files (ids only) cannot be given to CVAT: one error says so up front.
+- ``markdown``: a report: verdict, the plan, the worklist (the first ``MARKDOWN_WORKLIST`` images
+  with rank, classes to read and reason), baseline / expected AUC with CIs, the random control,
   the ranked candidate table, the numbers behind the charts, the provenance, and a notice when
   the features are simulated.
 
@@ -47,6 +46,7 @@ import json
 import math
 import os
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,10 +57,16 @@ import numpy as np
 import pandas as pd
 
 from budgetplan.data.label_table import LabelTable
-from budgetplan.errors import BudgetplanError, DataMismatchError
+from budgetplan.errors import DataMismatchError, InputFileError
 from budgetplan.io import write_text_atomic, write_with_atomic
 from budgetplan.notices import SIMULATED_NOTICE
+from budgetplan.planner import labelstudio as ls
+from budgetplan.planner.export_errors import ExportError, ExportWarning
+from budgetplan.planner.labelstudio import validate_labelstudio
 from budgetplan.planner.plan import AnnotationPlan
+
+Scores = Mapping[str, Mapping[str, float]]
+"""Model scores: image id -> {class: probability}."""
 
 FORMATS = ("csv", "json", "labelstudio", "cvat", "markdown")
 SUFFIXES = {
@@ -80,19 +86,21 @@ WORKLIST_COLUMNS = (
     "reason",
     "cost",
 )
-LABELSTUDIO_DATA_KEYS = (
-    "image",
-    "image_id",
-    "patient",
-    "labels_to_annotate",
-    "labels_text",
-    "rank",
-    "plan_id",
-)
-
-
-class ExportError(BudgetplanError, ValueError):
-    """An export that cannot be made as asked (unknown format, missing image sizes, ...)."""
+LABELSTUDIO_DATA_KEYS = ls.TASK_DATA_KEYS
+MARKDOWN_WORKLIST = 25
+__all__ = [
+    "FORMATS",
+    "ExportError",
+    "ExportWarning",
+    "WorkItem",
+    "export_plan",
+    "markdown_report",
+    "path_beside_plan",
+    "read_scores",
+    "validate_cvat_manifest",
+    "validate_labelstudio",
+    "worklist",
+]
 
 
 @dataclass(frozen=True)
@@ -224,13 +232,17 @@ def export_plan(
     url_prefix: str = "",
     image_root: str | os.PathLike[str] | None = None,
     image_size: tuple[int, int] | None = None,
+    scores: Scores | None = None,
+    manifest_root: str | os.PathLike[str] | None = None,
 ) -> list[Path]:
-    """Write ``plan`` in ``format`` to ``path`` (and its companion file); returns the files written.
+    """Write ``plan`` in ``format`` to ``path`` (and its companion files); returns the files written.
 
-    ``labels`` gives image paths and patients (else ids are used). ``url_prefix`` is put before
-    each image path in Label Studio tasks. For CVAT, ``image_root`` is where image paths are read
-    to get their width and height, and ``image_size`` (width, height) is used for images that
-    cannot be read there.
+    ``labels`` gives image paths and patients (else ids are used). Label Studio: ``url_prefix``
+    is put before each image path; ``scores`` (image id -> {class: probability}, e.g.
+    :func:`read_scores`) become predictions. CVAT: ``image_root`` is where image paths are read
+    to get their width and height, ``image_size`` (width, height) is used for images that cannot
+    be read there, and names are relative to ``manifest_root``. Problems the user must fix later
+    (unloadable image URLs, filled-in sizes) are :class:`ExportWarning` s.
     """
     _check_format(format)
     path = Path(path)
@@ -240,10 +252,15 @@ def export_plan(
         write_text_atomic(path, plan.to_json())
         return [path]
     if format == "labelstudio":
-        return _write_labelstudio(plan, path, labels, url_prefix)
+        return _write_labelstudio(plan, path, labels, url_prefix, scores)
     if format == "cvat":
-        return _write_cvat(plan, path, labels, image_root, image_size)
-    write_text_atomic(path, markdown_report(plan))
+        return _write_cvat(
+            plan,
+            path,
+            worklist(plan, labels),
+            CvatFiles(image_root, image_size, manifest_root),
+        )
+    write_text_atomic(path, markdown_report(plan, labels))
     return [path]
 
 
@@ -285,51 +302,32 @@ def _write_csv(plan: AnnotationPlan, path: Path, labels: LabelTable | None) -> P
 
 # ---------------------------------------------------------------------- label studio
 def labelstudio_tasks(
-    plan: AnnotationPlan, labels: LabelTable | None = None, url_prefix: str = ""
+    plan: AnnotationPlan,
+    labels: LabelTable | None = None,
+    url_prefix: str = "",
+    scores: Scores | None = None,
 ) -> list[dict[str, Any]]:
-    """The Label Studio tasks (one per image, see the module doc)."""
+    """The Label Studio tasks (one per image; see :mod:`budgetplan.planner.labelstudio`)."""
     plan_id = plan.plan_id
-    return [_labelstudio_task(item, plan_id, url_prefix) for item in worklist(plan, labels)]
-
-
-def _labelstudio_task(item: WorkItem, plan_id: str, url_prefix: str) -> dict[str, Any]:
-    return {
-        "data": {
-            "image": f"{url_prefix}{item.image_path}",
-            "image_id": item.image_id,
-            "patient": item.patient,
-            "labels_to_annotate": list(item.classes),
-            "labels_text": ", ".join(item.classes),
-            "rank": item.rank,
-            "plan_id": plan_id,
-        }
-    }
-
-
-def choices_name(cls: str) -> str:
-    """The ``<Choices name>`` of a class in the Label Studio config (letters, digits, _)."""
-    return "label_" + re.sub(r"[^A-Za-z0-9_]+", "_", cls).strip("_")
-
-
-def labelstudio_config(classes: Sequence[str]) -> str:
-    """The labelling config XML: the image, the classes to read, present / absent per class."""
-    names = [choices_name(c) for c in classes]
-    if len(set(names)) != len(names):
-        raise ExportError(f"two classes map to the same Label Studio name: {classes}")
-    view = ET.Element("View")
-    # Header shows static text or one $field (Label Studio docs, Header tag): two headers.
-    ET.SubElement(view, "Header", value="Read this image for (leave the other classes blank):")
-    ET.SubElement(view, "Header", value="$labels_text")
-    ET.SubElement(view, "Image", name="image", value="$image", zoom="true")
-    for cls, name in zip(classes, names, strict=True):
-        ET.SubElement(view, "Header", value=cls, size="5")
-        group = ET.SubElement(
-            view, "Choices", name=name, toName="image", choice="single-radio", showInline="true"
+    scores = scores or {}
+    return [
+        ls.task(
+            _labelstudio_data(item, plan_id, url_prefix), item.classes, scores.get(item.image_id)
         )
-        ET.SubElement(group, "Choice", value="present")
-        ET.SubElement(group, "Choice", value="absent")
-    ET.indent(view)
-    return ET.tostring(view, encoding="unicode") + "\n"
+        for item in worklist(plan, labels)
+    ]
+
+
+def _labelstudio_data(item: WorkItem, plan_id: str, url_prefix: str) -> dict[str, Any]:
+    return {
+        "image": f"{url_prefix}{item.image_path}",
+        "image_id": item.image_id,
+        "patient": item.patient,
+        "labels_to_annotate": list(item.classes),
+        "labels_text": ", ".join(item.classes),
+        "rank": item.rank,
+        "plan_id": plan_id,
+    }
 
 
 def labelstudio_config_path(path: str | os.PathLike[str]) -> Path:
@@ -337,56 +335,19 @@ def labelstudio_config_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).with_suffix(".xml")
 
 
-def validate_labelstudio(tasks: Any, config_xml: str) -> None:
-    """Check tasks and config against Label Studio's documented import format.
-
-    Tasks: a JSON list of objects, each with a ``data`` object holding every ``$variable`` the
-    config uses (and no reserved ``id``); config: a ``<View>`` whose control tags' ``toName``
-    name an object tag and whose ``name`` s are unique. Raises ExportError.
-    """
-    try:
-        root = ET.fromstring(config_xml)
-    except ET.ParseError as exc:
-        raise ExportError(f"Label Studio config is not XML: {exc}") from None
-    if root.tag != "View":
-        raise ExportError(f"Label Studio config must start with <View>, not <{root.tag}>")
-    variables = set()
-    objects, controls = set(), []
-    for el in root.iter():
-        for value in el.attrib.values():
-            variables.update(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", value))
-        if el.tag in ("Image", "Text", "HyperText"):
-            objects.add(el.get("name"))
-        if "toName" in el.attrib:
-            controls.append(el)
-    names = [c.get("name") for c in controls]
-    if len(set(names)) != len(names):
-        raise ExportError("Label Studio config: control tag names are not unique")
-    for c in controls:
-        if c.get("toName") not in objects:
-            raise ExportError(
-                f"Label Studio config: <{c.tag} name={c.get('name')!r}> points to unknown {c.get('toName')!r}"
-            )
-    if not isinstance(tasks, list):
-        raise ExportError(f"Label Studio tasks must be a JSON list, got {type(tasks).__name__}")
-    for i, task in enumerate(tasks):
-        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-            raise ExportError(f"Label Studio task {i}: expected an object with a 'data' object")
-        if "id" in task:
-            raise ExportError(f"Label Studio task {i}: 'id' is reserved by Label Studio")
-        missing = variables - set(task["data"])
-        if missing:
-            raise ExportError(
-                f"Label Studio task {i}: data lacks {sorted(missing)} used by the config"
-            )
-
-
 def _write_labelstudio(
-    plan: AnnotationPlan, path: Path, labels: LabelTable | None, url_prefix: str
+    plan: AnnotationPlan,
+    path: Path,
+    labels: LabelTable | None,
+    url_prefix: str,
+    scores: Scores | None,
 ) -> list[Path]:
-    tasks = labelstudio_tasks(plan, labels, url_prefix)
-    config = labelstudio_config(_plan_classes(plan))
+    tasks = labelstudio_tasks(plan, labels, url_prefix, scores)
+    config = ls.labelstudio_config()
     validate_labelstudio(tasks, config)
+    problem = ls.unloadable_message([t["data"]["image"] for t in tasks])
+    if problem:
+        warnings.warn(ExportWarning(problem), stacklevel=3)
     xml_path = labelstudio_config_path(path)
     if xml_path == path:
         raise ExportError(
@@ -404,6 +365,28 @@ def _write_labelstudio(
     return [path, xml_path]
 
 
+def read_scores(path: str | os.PathLike[str], id_column: str = "id") -> Scores:
+    """Model scores per image from a CSV (``id`` column + one column per class, in [0, 1])."""
+    from budgetplan.data.csv_labels import read_csv_checked
+
+    frame = read_csv_checked(path, dtype={id_column: str})
+    if id_column not in frame.columns:
+        raise InputFileError(path, f"no {id_column!r} column (columns: {list(frame.columns)[:8]})")
+    classes = [c for c in frame.columns if c != id_column]
+    values = frame[classes].apply(pd.to_numeric, errors="coerce")
+    bad = values.notna() & ((values < 0) | (values > 1))
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        raise InputFileError(
+            path, f"row {row + 2}, column {classes[col]!r}: scores must lie in [0, 1]"
+        )
+    ids = frame[id_column].astype(str).str.strip().tolist()
+    return {
+        i: {c: float(v) for c, v in zip(classes, row, strict=True) if math.isfinite(v)}
+        for i, row in zip(ids, values.to_numpy(dtype=float), strict=True)
+    }
+
+
 def _plan_classes(plan: AnnotationPlan) -> list[str]:
     seen: list[str] = []
     for a in plan.actions:
@@ -414,21 +397,34 @@ def _plan_classes(plan: AnnotationPlan) -> list[str]:
 
 # ---------------------------------------------------------------------- cvat
 CVAT_MANIFEST_VERSION = "1.0"
+CVAT_ANNOTATIONS_VERSION = "1.1"
+CVAT_ATTRIBUTE = "present"
+CVAT_VALUES = ("unknown", "yes", "no")
+
+
+@dataclass(frozen=True)
+class CvatFiles:
+    """Where CVAT export finds image files (``image_root``), the size of missing ones
+    (``image_size``, width x height) and the folder manifest names are relative to."""
+
+    image_root: str | os.PathLike[str] | None = None
+    image_size: tuple[int, int] | None = None
+    manifest_root: str | os.PathLike[str] | None = None
 
 
 def cvat_labels(classes: Sequence[str]) -> list[dict[str, Any]]:
-    """CVAT task labels: one frame-level tag per class with a present yes / no attribute."""
+    """CVAT task labels: one frame-level tag per class with a ``present`` attribute."""
     return [
         {
             "name": cls,
             "type": "tag",
             "attributes": [
                 {
-                    "name": "present",
+                    "name": CVAT_ATTRIBUTE,
                     "mutable": False,
                     "input_type": "radio",
-                    "default_value": "yes",
-                    "values": ["yes", "no"],
+                    "default_value": CVAT_VALUES[0],
+                    "values": list(CVAT_VALUES),
                 }
             ],
         }
@@ -441,22 +437,41 @@ def cvat_labels_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).with_suffix(".labels.json")
 
 
+def cvat_annotations_path(path: str | os.PathLike[str]) -> Path:
+    """``x.cvat.jsonl`` -> ``x.cvat.annotations.xml``."""
+    return Path(path).with_suffix(".annotations.xml")
+
+
+def check_cvat_images(items: Sequence[WorkItem]) -> None:
+    """One error, up front, when the images have no file paths (a store of ids only)."""
+    no_file = [it for it in items if not PurePosixPath(it.image_path.replace("\\", "/")).suffix]
+    if no_file:
+        raise ExportError(
+            f"CVAT needs image files, but {len(no_file)} of {len(items)} images have only an id, no"
+            f" file path (e.g. {no_file[0].image_id!r}); export csv, labelstudio or markdown instead,"
+            " or export with --store of a dataset whose labels have a 'path' column"
+        )
+
+
 def cvat_manifest_lines(
     items: Sequence[WorkItem],
     image_root: str | os.PathLike[str] | None = None,
     image_size: tuple[int, int] | None = None,
+    *,
+    manifest_root: str | os.PathLike[str] | None = None,
+    filled: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The manifest as JSON objects (header lines first), in priority order."""
+    """The manifest as JSON objects (header lines first), in priority order.
+
+    Images whose size came from ``image_size`` are appended to ``filled`` when given.
+    """
+    check_cvat_images(items)
     lines: list[dict[str, Any]] = [{"version": CVAT_MANIFEST_VERSION}, {"type": "images"}]
     for item in items:
-        p = PurePosixPath(item.image_path.replace("\\", "/"))
-        if not p.suffix:
-            raise ExportError(
-                f"CVAT manifests list image files, but image {item.image_id!r} has no file path with an"
-                f" extension ({item.image_path!r}); image paths come from the dataset's 'path' column"
-                " (export with --store)"
-            )
-        width, height = _image_size(item.image_path, image_root, image_size)
+        p = PurePosixPath(cvat_name(item.image_path, image_root, manifest_root))
+        width, height, read = _image_size(item.image_path, image_root, image_size)
+        if not read and filled is not None:
+            filled.append(item.image_id)
         lines.append(
             {
                 "name": str(p.with_suffix("")),
@@ -468,24 +483,68 @@ def cvat_manifest_lines(
     return lines
 
 
+def cvat_name(
+    image_path: str,
+    image_root: str | os.PathLike[str] | None,
+    manifest_root: str | os.PathLike[str] | None,
+) -> str:
+    """An image's name in the manifest: its path relative to ``manifest_root`` (POSIX form)."""
+    raw = image_path.replace("\\", "/")
+    if manifest_root is None:
+        return raw
+    file = Path(raw)
+    if not file.is_absolute() and image_root is not None:
+        file = Path(image_root) / file
+    root = Path(manifest_root)
+    rel = os.path.relpath(os.path.abspath(file), os.path.abspath(root))
+    if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
+        raise ExportError(
+            f"image {str(file)!r} is not under the manifest root {str(root)!r}; choose a"
+            " --manifest-root that holds every image"
+        )
+    return PurePosixPath(Path(rel)).as_posix()
+
+
 def _image_size(
     image_path: str, root: str | os.PathLike[str] | None, default: tuple[int, int] | None
-) -> tuple[int, int]:
+) -> tuple[int, int, bool]:
+    """(width, height, read from the file)."""
     file = Path(root) / image_path if root is not None else Path(image_path)
     if file.is_file():
         try:
             from PIL import Image
 
             with Image.open(file) as im:  # reads the header only
-                return int(im.width), int(im.height)
+                return int(im.width), int(im.height), True
         except OSError:
             pass
     if default is not None:
-        return int(default[0]), int(default[1])
+        return int(default[0]), int(default[1]), False
     raise ExportError(
         f"CVAT manifests need each image's width and height: cannot read {str(file)!r}; give the image"
         " folder (--image-root) or one size for all images (--image-size 1024x1024)"
     )
+
+
+def cvat_annotations(items: Sequence[WorkItem], manifest: Sequence[Mapping[str, Any]]) -> str:
+    """The "CVAT for images 1.1" annotations: per image one tag per class to read, unknown."""
+    root = ET.Element("annotations")
+    ET.SubElement(root, "version").text = CVAT_ANNOTATIONS_VERSION
+    frames = [m for m in manifest if "name" in m]
+    for frame, (item, m) in enumerate(zip(items, frames, strict=True)):
+        image = ET.SubElement(
+            root,
+            "image",
+            id=str(frame),
+            name=f"{m['name']}{m['extension']}",
+            width=str(m["width"]),
+            height=str(m["height"]),
+        )
+        for cls in item.classes:
+            tag = ET.SubElement(image, "tag", label=cls, source="manual")
+            ET.SubElement(tag, "attribute", name=CVAT_ATTRIBUTE).text = CVAT_VALUES[0]
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def validate_cvat_manifest(text: str) -> None:
@@ -520,26 +579,41 @@ def validate_cvat_manifest(text: str) -> None:
 
 
 def _write_cvat(
-    plan: AnnotationPlan,
-    path: Path,
-    labels: LabelTable | None,
-    image_root: str | os.PathLike[str] | None,
-    image_size: tuple[int, int] | None,
+    plan: AnnotationPlan, path: Path, items: Sequence[WorkItem], files: CvatFiles
 ) -> list[Path]:
-    lines = cvat_manifest_lines(worklist(plan, labels), image_root, image_size)
+    filled: list[str] = []
+    lines = cvat_manifest_lines(
+        items,
+        files.image_root,
+        files.image_size,
+        manifest_root=files.manifest_root,
+        filled=filled,
+    )
+    if filled:
+        w, h = files.image_size or (0, 0)
+        where = files.image_root if files.image_root is not None else "the working folder"
+        warnings.warn(
+            ExportWarning(
+                f"{len(filled)} of {len(items)} image files were not found under {where} (e.g."
+                f" {filled[0]!r}): their size in the CVAT manifest is the --image-size {w}x{h}"
+            ),
+            stacklevel=3,
+        )
     labels_path = cvat_labels_path(path)
-    if labels_path == path:
+    annotations_path = cvat_annotations_path(path)
+    if path in (labels_path, annotations_path):
         raise ExportError(
             f"{path}: give the CVAT manifest a .jsonl name (the labels go to .labels.json)"
         )
     write_text_atomic(labels_path, json.dumps(cvat_labels(_plan_classes(plan)), indent=2) + "\n")
+    write_text_atomic(annotations_path, cvat_annotations(items, lines))
     _stream(path, (json.dumps(obj, separators=(",", ":")) + "\n" for obj in lines))
-    return [path, labels_path]
+    return [path, labels_path, annotations_path]
 
 
 # ---------------------------------------------------------------------- markdown
-def markdown_report(plan: AnnotationPlan) -> str:
-    """A self-contained report of the plan (see the module doc)."""
+def markdown_report(plan: AnnotationPlan, labels: LabelTable | None = None) -> str:
+    """A self-contained report of the plan (see the module doc); ``labels`` gives image paths."""
     out: list[str] = []
     unit = plan.unit
     out.append(f"# Annotation plan for {plan.target}")
@@ -576,6 +650,8 @@ def markdown_report(plan: AnnotationPlan) -> str:
     else:
         out.append("Nothing to annotate: no candidate is worth its cost within this budget.")
     out.append("")
+    if plan.actions:
+        out += _worklist_section(plan, labels)
 
     out += ["## Expected target AUC", ""]
     b, e = plan.baseline, plan.expected
@@ -634,6 +710,29 @@ def markdown_report(plan: AnnotationPlan) -> str:
         out += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v)]
     out.append("")
     return "\n".join(out)
+
+
+def _worklist_section(plan: AnnotationPlan, labels: LabelTable | None) -> list[str]:
+    """The first ``MARKDOWN_WORKLIST`` images to open: rank, image, classes to read, reason."""
+    items = worklist(plan, labels)
+    shown = items[:MARKDOWN_WORKLIST]
+    with_path = any(it.image_path != it.image_id for it in shown)
+    header = ["rank", "image", *(["file"] if with_path else []), "classes to read", "reason"]
+    rows = [
+        [
+            it.rank,
+            it.image_id,
+            *([it.image_path] if with_path else []),
+            ", ".join(it.classes),
+            "; ".join(it.reasons),
+        ]
+        for it in shown
+    ]
+    title = f"## Worklist: the first {len(shown)} of {len(items)} images"
+    if len(shown) == len(items):
+        title = f"## Worklist: all {len(items)} images"
+    out = [title, "", "Open the images in this order (the export formats list them all).", ""]
+    return [*out, *_table(header, rows), ""]
 
 
 def _evidence_blocks(evidence: Mapping[str, Any]) -> list[str]:

@@ -177,3 +177,62 @@ def test_embed_command_writes_a_dataset(
     assert main([*argv[:-1], str(tmp_path / "ds2"), "--random-weights"]) == 2
     assert "1 of 2 label rows have no image" in capsys.readouterr().err
     assert not (tmp_path / "ds2").exists()
+
+
+def test_images_match_ids_with_or_without_extension(tmp_path: Path) -> None:
+    from budgetplan.data.label_table import LabelTable
+    from budgetplan.embeddings.extract import match_images
+    from budgetplan.errors import DataMismatchError
+
+    (tmp_path / "sub").mkdir()
+    for name in ("d0.png", "sub/d1.png", "d2.dcm.png", "extra.jpg"):
+        Image.new("L", (4, 4)).save(tmp_path / name)
+
+    def table(ids: list[str]) -> LabelTable:
+        n = len(ids)
+        return LabelTable(
+            values=np.zeros((n, 1), np.float32),
+            classes=["8"],
+            ids=np.array(ids),
+            source=np.array(["x"] * n),
+            patient=np.array(ids),
+            split=np.array(["train"] * n),
+        )
+
+    paths, unlabelled = match_images(table(["d0", "d1.png", "d2"]), tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
+        "d0.png",
+        "sub/d1.png",
+        "d2.dcm.png",
+    ]
+    assert unlabelled == 1
+    Image.new("L", (4, 4)).save(tmp_path / "sub" / "d0.jpg")  # now "d0" names two files
+    with pytest.raises(DataMismatchError, match="'d0' occurs more than once"):
+        match_images(table(["d0"]), tmp_path)
+    with pytest.raises(DataMismatchError, match="1 of 1 label rows have no image.*named e.g."):
+        match_images(table(["d9"]), tmp_path)
+
+
+def test_download_is_only_used_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--download calls the library's downloader (faked here: tests never download)."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    calls: list[str] = []
+
+    def fake_download(url: str, model_dir: str, **kwargs: object) -> dict:
+        calls.append(url)
+        state = backbones._TorchvisionFeatures(
+            __import__("torchvision").models.densenet121(weights=None)
+        ).model.state_dict()
+        Path(model_dir).mkdir(parents=True, exist_ok=True)
+        torch.save(state, Path(model_dir) / backbones.TORCHVISION_DENSENET121_FILE)
+        return state
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
+    with pytest.raises(BudgetplanError, match="pass --download to fetch it"):
+        backbones.load_backbone("densenet121-imagenet")
+    assert calls == []
+    _, info = backbones.load_backbone("densenet121-imagenet", download=True)
+    assert calls == [backbones.TORCHVISION_DENSENET121_URL]
+    assert info == {"weights": str(backbones.torchvision_weights_path()), "random_weights": False}
+    backbones.load_backbone("densenet121-imagenet", download=True)  # cached now: no second call
+    assert len(calls) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -12,12 +13,14 @@ import pytest
 import budgetplan.planner.export as export_mod
 from budgetplan.cli import main
 from budgetplan.data.label_table import LabelTable
-from budgetplan.errors import DataMismatchError
+from budgetplan.errors import DataMismatchError, InputFileError
 from budgetplan.planner.costs import CostModel
 from budgetplan.planner.export import (
     ExportError,
+    ExportWarning,
     export_plan,
     labelstudio_config_path,
+    read_scores,
     validate_cvat_manifest,
     validate_labelstudio,
     worklist,
@@ -182,19 +185,56 @@ def test_labelstudio_tasks_and_config(tmp_path) -> None:
     assert first["image_id"] == "b.png" and first["patient"] == "p2"
     assert tasks[1]["data"]["labels_to_annotate"] == ["Mass", "Pleural Thickening"]
 
+    # Each task offers only the classes to read on its image, plus "none of these".
+    assert [c["value"] for c in first["choices"]] == ["Mass", "none of these"]
+    assert [c["value"] for c in tasks[1]["data"]["choices"]] == [
+        "Mass",
+        "Pleural Thickening",
+        "none of these",
+    ]
+
     root = ET.fromstring(xml_path.read_text())
     assert root.tag == "View"
-    image = root.find("Image")
+    image = root.find(".//Image")
     assert image is not None and image.get("name") == "image" and image.get("value") == "$image"
-    groups = root.findall("Choices")
-    assert len(groups) == 2
-    for group in groups:
-        assert group.get("toName") == "image"
-        assert group.get("choice") == "single-radio"
-        assert [c.get("value") for c in group.findall("Choice")] == ["present", "absent"]
-    headers = [h.get("value") for h in root.findall("Header")]
-    assert {"Mass", "Pleural Thickening", "$labels_text"} <= set(headers)
+    (group,) = root.findall(".//Choices")
+    assert group.get("toName") == "image" and group.get("value") == "$choices"
+    assert group.get("required") == "true" and group.get("choice") == "multiple"
+    # Beside the image: image and choices are two columns of one flex row.
+    row = next(v for v in root.iter("View") if "display: flex" in (v.get("style") or ""))
+    image_col, question_col = list(row)
+    assert image_col.find("Image") is not None and question_col.find("Choices") is not None
     validate_labelstudio(tasks, xml_path.read_text())
+
+
+def test_labelstudio_warns_on_unloadable_images_and_exports_scores(tmp_path) -> None:
+    scores = {"b.png": {"Mass": 0.9}, "a.png": {"Mass": 0.2, "Pleural Thickening": 0.4}}
+    with pytest.warns(ExportWarning, match="3 of 3 Label Studio image values.*--url-prefix"):
+        (tasks_path, _) = export_plan(
+            tiny_plan(), "labelstudio", tmp_path / "ls.json", label_table(), scores=scores
+        )
+    tasks = json.loads(tasks_path.read_text())
+    (pred,) = tasks[0]["predictions"]
+    assert pred["result"][0]["value"]["choices"] == ["Mass"] and pred["score"] == 0.9
+    assert tasks[1]["predictions"][0]["result"][0]["value"]["choices"] == ["none of these"]
+    assert "predictions" not in tasks[2]  # no score for c.png
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        export_plan(
+            tiny_plan(), "labelstudio", tmp_path / "ok.json", label_table(), url_prefix="http://h/"
+        )
+
+
+def test_read_scores(tmp_path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_text("id,Mass,Pleural Thickening\nb.png,0.9,\na.png,0.2,0.4\n")
+    assert read_scores(path) == {
+        "b.png": {"Mass": 0.9},
+        "a.png": {"Mass": 0.2, "Pleural Thickening": 0.4},
+    }
+    path.write_text("id,Mass\nb.png,1.5\n")
+    with pytest.raises(InputFileError, match="row 2, column 'Mass': scores must lie in"):
+        read_scores(path)
 
 
 def test_labelstudio_validator_catches_a_broken_task() -> None:
@@ -208,21 +248,24 @@ def test_labelstudio_validator_catches_a_broken_task() -> None:
         validate_labelstudio([], config.replace("toName='image'", "toName='img'"))
 
 
-def test_cvat_manifest_and_labels(tmp_path) -> None:
+def test_cvat_manifest_labels_and_annotations(tmp_path) -> None:
     from PIL import Image
 
     (tmp_path / "images").mkdir()
     for i, name in enumerate(IDS):
         Image.new("L", (20 + i, 10 + i)).save(tmp_path / "images" / name)
-    paths = export_plan(
-        tiny_plan(),
-        "cvat",
-        tmp_path / "out" / "plan.cvat.jsonl",
-        label_table(),
-        image_root=tmp_path,
-    )
-    manifest, labels_file = paths
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every size was read: no warning
+        paths = export_plan(
+            tiny_plan(),
+            "cvat",
+            tmp_path / "out" / "plan.cvat.jsonl",
+            label_table(),
+            image_root=tmp_path,
+        )
+    manifest, labels_file, annotations = paths
     assert labels_file == tmp_path / "out" / "plan.cvat.labels.json"
+    assert annotations == tmp_path / "out" / "plan.cvat.annotations.xml"
     text = manifest.read_text()
     validate_cvat_manifest(text)
     lines = [json.loads(x) for x in text.splitlines()]
@@ -235,20 +278,56 @@ def test_cvat_manifest_and_labels(tmp_path) -> None:
     labels = json.loads(labels_file.read_text())
     assert [lab["name"] for lab in labels] == ["Mass", "Pleural Thickening"]
     assert all(
-        lab["type"] == "tag" and lab["attributes"][0]["values"] == ["yes", "no"] for lab in labels
+        lab["type"] == "tag" and lab["attributes"][0]["values"] == ["unknown", "yes", "no"]
+        for lab in labels
     )
+    # The classes to read per image, as CVAT for images 1.1 tags (frame order = manifest order).
+    root = ET.fromstring(annotations.read_text())
+    images = root.findall("image")
+    assert [(im.get("id"), im.get("name")) for im in images] == [
+        ("0", "images/b.png"),
+        ("1", "images/a.png"),
+        ("2", "images/c.png"),
+    ]
+    assert [t.get("label") for t in images[1].findall("tag")] == ["Mass", "Pleural Thickening"]
+    assert {a.text for a in root.iter("attribute")} == {"unknown"}
+    # --manifest-root: names relative to the folder the user uploads.
+    (path, _, _) = export_plan(
+        tiny_plan(),
+        "cvat",
+        tmp_path / "m.jsonl",
+        label_table(),
+        image_root=tmp_path,
+        manifest_root=tmp_path / "images",
+    )
+    names = [json.loads(x).get("name") for x in path.read_text().splitlines()[2:]]
+    assert names == ["b", "a", "c"]
+    with pytest.raises(ExportError, match="is not under the manifest root"):
+        export_plan(
+            tiny_plan(),
+            "cvat",
+            tmp_path / "m.jsonl",
+            label_table(),
+            image_root=tmp_path,
+            manifest_root=tmp_path / "elsewhere",
+        )
 
 
-def test_cvat_needs_sizes_and_extensions(tmp_path) -> None:
+def test_cvat_needs_sizes_and_files(tmp_path) -> None:
     with pytest.raises(ExportError, match="need each image's width and height"):
         export_plan(tiny_plan(), "cvat", tmp_path / "x.jsonl", label_table(), image_root=tmp_path)
-    (path, _) = export_plan(
-        tiny_plan(), "cvat", tmp_path / "x.jsonl", label_table(), image_size=(1024, 1024)
-    )
+    with pytest.warns(ExportWarning, match="3 of 3 image files were not found.*1024x1024"):
+        (path, _, _) = export_plan(
+            tiny_plan(), "cvat", tmp_path / "x.jsonl", label_table(), image_size=(1024, 1024)
+        )
     validate_cvat_manifest(path.read_text())
-    item = export_mod.WorkItem(1, "digit-1", "digit-1", "", ("8",), ("",), 1.0)
-    with pytest.raises(ExportError, match="image 'digit-1' has no file path with an extension"):
-        export_mod.cvat_manifest_lines([item], image_size=(8, 8))
+    # A store of ids only: one clear error, whatever else is given.
+    items = [
+        export_mod.WorkItem(i, f"digit-{i}", f"digit-{i}", "", ("8",), ("",), 1.0) for i in (1, 2)
+    ]
+    for size in (None, (8, 8)):
+        with pytest.raises(ExportError, match="CVAT needs image files, but 2 of 2 images have"):
+            export_mod.cvat_manifest_lines(items, image_size=size)
     with pytest.raises(ExportError, match="must start with"):
         validate_cvat_manifest('{"type": "images"}\n')
     with pytest.raises(ExportError, match="line 3: needs name, extension"):
@@ -257,7 +336,7 @@ def test_cvat_needs_sizes_and_extensions(tmp_path) -> None:
         )
 
 
-def test_markdown_report(tmp_path) -> None:
+def test_markdown_report(tmp_path, monkeypatch) -> None:
     (path,) = export_plan(tiny_plan(), "markdown", tmp_path / "r.md")
     text = path.read_text()
     assert "# Annotation plan for Nodule" in text
@@ -276,6 +355,14 @@ def test_markdown_report(tmp_path) -> None:
     assert "| runs trained | 22 |" in text
     assert "|  | rho | p_value |" in text and "| cosine | 0.83 | 0.01 |" in text
     assert "| set | gain |" in text and "| Mass | 0.02 |" in text
+    # The worklist: images in priority order with the classes to read and why.
+    assert "## Worklist: all 3 images" in text
+    assert "| rank | image | classes to read | reason |" in text
+    assert "| 2 | a.png | Mass, Pleural Thickening | Mass: hard negatives of Nodule;" in text
+    with_paths = export_mod.markdown_report(tiny_plan(), label_table())
+    assert "| 1 | b.png | images/b.png | Mass |" in with_paths
+    monkeypatch.setattr(export_mod, "MARKDOWN_WORKLIST", 2)
+    assert "## Worklist: the first 2 of 3 images" in export_mod.markdown_report(tiny_plan())
     real = export_mod.markdown_report(tiny_plan(simulated=False))
     assert "SIMULATED" not in real
 
@@ -302,6 +389,7 @@ def _fail_on_call(n: int, real):
     return wrapped
 
 
+@pytest.mark.filterwarnings("ignore::budgetplan.planner.export_errors.ExportWarning")
 @pytest.mark.parametrize("fmt", ["csv", "labelstudio", "cvat"])
 def test_interrupted_export_keeps_the_old_file(tmp_path, monkeypatch, fmt: str) -> None:
     path = tmp_path / {"csv": "w.csv", "labelstudio": "ls.json", "cvat": "m.jsonl"}[fmt]
@@ -320,6 +408,7 @@ def test_interrupted_export_keeps_the_old_file(tmp_path, monkeypatch, fmt: str) 
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
+@pytest.mark.filterwarnings("ignore::budgetplan.planner.export_errors.ExportWarning")
 def test_cli_export_writes_and_lists_files(tmp_path, capsys) -> None:
     plan_path = tiny_plan().save(tmp_path / "nodule.plan.json")
     assert main(["export", str(plan_path), "--format", "csv"]) == 0
@@ -378,3 +467,12 @@ def test_exports_land_beside_the_plan_by_default(tmp_path) -> None:
     assert path_beside_plan("x/nodule.json", "csv").name.startswith("nodule.")
     with pytest.raises(ExportError, match="unknown export format 'pdf'"):
         path_beside_plan("nodule.json", "pdf")
+
+
+def test_cli_export_prints_warnings_as_lines(tmp_path, capsys) -> None:
+    plan_path = tiny_plan().save(tmp_path / "nodule.plan.json")
+    assert main(["export", str(plan_path), "-f", "labelstudio"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("budgetplan: warning: 3 of 3 Label Studio image")
+    assert main(["export", str(plan_path), "-f", "labelstudio", "--url-prefix", "http://h/"]) == 0
+    assert capsys.readouterr().err == ""
