@@ -15,6 +15,7 @@ import pandas as pd
 
 from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET
 from budgetplan.planner.plan import AnnotationPlan, PlanAction, provenance_now
+from budgetplan.planner.positives import expected_positives, real_prevalence
 from budgetplan.planner.selection import DECOY_KIND, Candidate, GreedyStep, RandomControl
 from budgetplan.planner.stats import NAN, GainStats, MeanCI, gain_stats, mean_ci
 
@@ -224,11 +225,11 @@ def _actions(planner: StudyPlanner, steps: list[GreedyStep]) -> list[PlanAction]
             assign.setdefault(i, []).append(m.class_name)
         total = cost_model.cost(assign)
         if m.kind == ANNOTATE_TARGET:
-            n_new = round(len(ids) * _prevalence(planner))
-            reason = (
-                f"annotate {m.class_name} on {len(ids)} more images (about {n_new} new "
-                "positives at the training prevalence)"
+            labels = planner.data.labels
+            positives = expected_positives(
+                ids, labels, m.class_name, real_prevalence(labels, m.class_name)
             )
+            reason = f"annotate {m.class_name} on {len(ids)} more images ({positives.phrase()})"
         else:
             where = f" on {m.source} images" if m.source else ""
             reason = (
@@ -248,11 +249,6 @@ def _actions(planner: StudyPlanner, steps: list[GreedyStep]) -> list[PlanAction]
         )
         spent = total
     return actions
-
-
-def _prevalence(planner: StudyPlanner) -> float:
-    problem = planner.problem
-    return float(np.nanmean(problem.y_train[:, problem.target_index]))
 
 
 def _evidence(planner: StudyPlanner, simulation: Simulation) -> dict[str, Any]:
