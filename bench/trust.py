@@ -42,9 +42,9 @@ from budgetplan.planner.study import StudyPlanner
 
 def _config(args: argparse.Namespace, seed: int, **sim: Any) -> RecommendConfig:
     cfg = load_recipe(args.recipe).with_overrides(target=args.target, seed=seed)
-    train = dict(kv.split("=", 1) for kv in args.train) if args.train else {}
-    train_typed = {k: _value(v) for k, v in train.items()}
-    return cfg.with_overrides(train=train_typed or None, simulation=sim or None)
+    train = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.train)}
+    sim = {**{k: _value(v) for k, v in (kv.split("=", 1) for kv in args.sim)}, **sim}
+    return cfg.with_overrides(train=train or None, simulation=sim or None)
 
 
 def _value(text: str) -> Any:
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=8)
     ap.add_argument("--reference-draws", type=int, default=20)
     ap.add_argument("--train", nargs="*", default=[], help="train overrides, e.g. stopping=fixed")
+    ap.add_argument("--sim", nargs="*", default=[], help="simulation overrides, e.g. max_seeds=12")
     ap.add_argument("--save", type=Path, default=None, help="write the results as JSON")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
