@@ -152,7 +152,7 @@ def recommend(ds: Any, cfg: Any, text: str) -> Any:
     from budgetplan.planner.recommend import recommend as run
 
     with progress_bar(text) as progress:
-        return run(sup.plan_data(ds), cfg, progress=progress)
+        return run(ds, cfg, progress=progress)
 
 
 def recommend_on_click(

@@ -45,7 +45,8 @@ from budgetplan.planner.study import StudyPlanner
 
 def _data(recipe: str):
     """The recipe's data; for the demo, the generator directly if the demo store is not built yet."""
-    from budgetplan.planner.sources import PlanData, load_plan_data
+    from budgetplan.dataset import Dataset
+    from budgetplan.planner.sources import load_plan_data
 
     cfg = load_recipe(recipe)
     try:
@@ -56,13 +57,13 @@ def _data(recipe: str):
 
         table = load_nih()
         print("(demo store not installed: NIH labels + simulate_embeddings, the demo's generator)")
-        return PlanData(
-            "nih (simulated features)",
+        return Dataset.from_arrays(
             table,
             simulate_embeddings(table),
-            "bench-nih-sim",
-            True,
-            "Nodule",
+            name="nih (simulated features)",
+            simulated=True,
+            default_target="Nodule",
+            checksum="bench-nih-sim",
         )
 
 

@@ -35,8 +35,9 @@ from scipy import stats
 
 from budgetplan.config import RecommendConfig, load_recipe
 from budgetplan.data.label_table import LabelTable
+from budgetplan.dataset import Dataset
 from budgetplan.planner.cache import RunCache
-from budgetplan.planner.sources import PlanData, load_plan_data, plan_data_from_arrays
+from budgetplan.planner.sources import load_plan_data
 from budgetplan.planner.study import StudyPlanner
 
 
@@ -56,7 +57,7 @@ def _value(text: str) -> Any:
     return text
 
 
-def _run(cfg: RecommendConfig, data: PlanData) -> dict[str, Any]:
+def _run(cfg: RecommendConfig, data: Dataset) -> dict[str, Any]:
     t0 = time.perf_counter()
     planner = StudyPlanner(cfg, data, cache=RunCache(enabled=False))
     sim = planner.simulate()
@@ -130,7 +131,7 @@ def coverage(args: argparse.Namespace) -> dict[str, Any]:
     return {"reference": ref, "runs": runs, "summary": summary}
 
 
-def planted_data(target: str, partner: str) -> PlanData:
+def planted_data(target: str, partner: str) -> Dataset:
     """Digits with one more class, "<target> or <partner>": the target's superclass."""
     base = load_plan_data(load_recipe("digits").data)
     t = base.labels
@@ -144,7 +145,7 @@ def planted_data(target: str, partner: str) -> PlanData:
         t.patient,
         t.split,
     )
-    return plan_data_from_arrays(table, np.asarray(base.vectors), name="digits + planted")
+    return Dataset.from_arrays(table, np.asarray(base.vectors), name="digits + planted")
 
 
 def power(args: argparse.Namespace) -> dict[str, Any]:

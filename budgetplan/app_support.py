@@ -550,13 +550,6 @@ def describe(value: Any, digits: int = 4) -> str:
 
 
 # ---------------------------------------------------------------------- simulate and plan pages
-def plan_data(dataset: Dataset) -> Any:
-    """The planner's view (``planner.sources.PlanData``) of an open dataset."""
-    from budgetplan.planner.sources import plan_data_from_dataset
-
-    return plan_data_from_dataset(dataset)
-
-
 def app_config(
     target: str,
     *,

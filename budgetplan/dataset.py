@@ -9,6 +9,10 @@ A dataset directory holds::
 ``Dataset.create`` checks that labels and embeddings cover exactly the same image ids and puts
 the label rows in the order of the embedding rows, then writes the whole directory atomically.
 ``Dataset.checksum`` (embeddings checksum + hash of the label file) keys cached simulations.
+
+``Dataset.from_arrays`` is the same object held in memory (no directory, no EmbeddingStore:
+``root`` and ``embeddings`` are None; the checksum hashes the arrays): what the planner plans on
+when the data is not a store (scikit-learn's digits, the nih-chexpert table, a user's arrays).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 from budgetplan.data.csv_labels import load_label_csv, save_label_csv
 from budgetplan.data.label_table import LabelTable
 from budgetplan.embeddings.store import EmbeddingStore
-from budgetplan.errors import DataMismatchError, InputFileError
+from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
 from budgetplan.io import atomic_dir, write_json_atomic
 
 FORMAT_VERSION = 1
@@ -67,21 +71,22 @@ class Dataset:
     """Labels aligned row by row with an embedding store.
 
     Attributes:
-        root: the dataset directory.
+        root: the dataset directory (None in memory, see :meth:`from_arrays`).
         labels: the LabelTable; row ``i`` is image ``embeddings.ids[i]``.
-        embeddings: the EmbeddingStore (memory-mapped vectors, FAISS index).
+        embeddings: the EmbeddingStore (memory-mapped vectors, FAISS index; None in memory).
         info: the contents of dataset.json.
     """
 
-    root: Path
+    root: Path | None
     labels: LabelTable
-    embeddings: EmbeddingStore
+    embeddings: EmbeddingStore | None
     info: dict[str, Any]
     _checksum: str | None = field(default=None, repr=False)
+    _vectors: np.ndarray | None = field(default=None, repr=False)  # in memory only
 
     @property
     def name(self) -> str:
-        return str(self.info.get("name") or self.root.name)
+        return str(self.info.get("name") or (self.root.name if self.root else "in memory"))
 
     @property
     def classes(self) -> list[str]:
@@ -90,7 +95,8 @@ class Dataset:
     @property
     def simulated(self) -> bool:
         """True when the embeddings are simulated (the demo), not computed from images."""
-        return bool(self.info.get("simulated", False) or self.embeddings.simulated)
+        store = self.embeddings
+        return bool(self.info.get("simulated", False) or (store is not None and store.simulated))
 
     @property
     def default_target(self) -> str | None:
@@ -101,6 +107,7 @@ class Dataset:
     def checksum(self) -> str:
         """sha256 of the embeddings checksum and the label file: the simulation cache key."""
         if self._checksum is None:
+            assert self.root is not None and self.embeddings is not None  # set in memory
             h = hashlib.sha256()
             h.update(self.embeddings.checksum.encode())
             h.update(b"\0labels\0")
@@ -110,7 +117,16 @@ class Dataset:
 
     @property
     def vectors(self) -> np.ndarray:
-        return self.embeddings.vectors
+        if self._vectors is not None:
+            return self._vectors
+        return self.store.vectors
+
+    @property
+    def store(self) -> EmbeddingStore:
+        """The EmbeddingStore; a dataset held in memory has none (BudgetplanError)."""
+        if self.embeddings is None:
+            raise BudgetplanError(f"{self.name} is held in memory: it has no embedding store")
+        return self.embeddings
 
     def __len__(self) -> int:
         return self.labels.n_images
@@ -165,6 +181,47 @@ class Dataset:
         return cls.open(root)
 
     @classmethod
+    def from_arrays(
+        cls,
+        labels: LabelTable,
+        vectors: Any,
+        *,
+        name: str = "arrays in memory",
+        simulated: bool = False,
+        default_target: str | None = None,
+        checksum: str | None = None,
+    ) -> Dataset:
+        """A dataset held in memory: row ``i`` of ``vectors`` is the image of ``labels`` row ``i``.
+
+        ``checksum`` (the run cache key) defaults to a hash of the arrays themselves (vectors,
+        label values, ids, splits), so changed arrays are never answered from runs of other
+        ones; a source with a key of its own (the digits, the nih-chexpert cache file) passes it.
+        """
+        x = np.asarray(vectors, dtype=np.float32)
+        if x.ndim != 2 or len(x) != labels.n_images:
+            raise DataMismatchError(
+                f"vectors of shape {x.shape} do not match the {labels.n_images} label rows"
+            )
+        if not np.isfinite(x).all():
+            raise DataMismatchError("vectors hold NaN or inf values")
+        if default_target is not None:
+            default_target = labels.classes[labels.class_index(default_target)]
+        if checksum is None:
+            h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+            h.update(np.ascontiguousarray(labels.values).tobytes())
+            h.update("|".join(map(str, labels.ids)).encode())
+            h.update("|".join(map(str, labels.split)).encode())
+            checksum = h.hexdigest()
+        info = {
+            "name": name,
+            "classes": list(labels.classes),
+            "simulated": simulated,
+            "default_target": default_target,
+            "n_images": labels.n_images,
+        }
+        return cls(None, labels, None, info, _checksum=checksum, _vectors=x)
+
+    @classmethod
     def open(cls, root: str | os.PathLike[str], verify_checksum: bool = False) -> Dataset:
         """Open a dataset directory; labels and embeddings must cover the same ids."""
         root = Path(root)
@@ -185,7 +242,7 @@ class Dataset:
         sim = " (simulated features)" if self.simulated else ""
         return (
             f"Dataset({self.name!r}: {self.labels.n_images} images x {self.labels.n_classes} classes, "
-            f"{self.embeddings.dim}-d embeddings{sim})"
+            f"{self.vectors.shape[1]}-d embeddings{sim})"
         )
 
 
@@ -197,6 +254,8 @@ def copy_with_labels(
     import shutil
 
     root = Path(root)
+    if dataset.root is None:
+        raise BudgetplanError(f"{dataset.name} is held in memory: there is no store to copy")
     if list(labels.ids) != list(dataset.labels.ids) or labels.classes != dataset.classes:
         raise DataMismatchError("new labels must have the dataset's ids and classes, in order")
     if root.resolve() == dataset.root.resolve():

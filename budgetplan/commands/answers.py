@@ -102,7 +102,7 @@ def run_import(args: argparse.Namespace) -> int:
         )
         print(f"wrote {new!r} to {new.root}")
         print("plan again with the new labels:")
-        print("  " + _replan_command(args, new.root))
+        print("  " + _replan_command(args, Path(args.out_store)))  # = new.root
     return 0
 
 

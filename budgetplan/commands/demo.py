@@ -44,7 +44,7 @@ def run_build(args: argparse.Namespace) -> int:
     verb = "opened cached" if cached else "built"
     print(
         f"{verb} {dataset.name}: {len(dataset):,} images x {len(dataset.classes)} classes, "
-        f"{dataset.embeddings.dim}-d, in {time.perf_counter() - t0:.1f} s"
+        f"{dataset.store.dim}-d, in {time.perf_counter() - t0:.1f} s"
     )
     print(f"path: {dataset.root}")
     print(DEMO_NOTICE)

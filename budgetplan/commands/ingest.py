@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 "labels": str(args.labels),
             },
         )
-    idx = ds.embeddings.manifest["index"]
+    idx = ds.store.manifest["index"]
     recall = idx["recall"]
     how = (
         "exact"
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         else f"recall@{recall['k']} = {recall['recall']:.3f} vs exact"
     )
     print(f"dataset written to {ds.root}")
-    print(f"  images: {len(ds)}   embedding dim: {ds.embeddings.dim}   classes: {len(ds.classes)}")
+    print(f"  images: {len(ds)}   embedding dim: {ds.store.dim}   classes: {len(ds.classes)}")
     counts = ds.labels.counts()
     for row in counts.itertuples():
         print(f"    {row[1]:<24} positives {row[2]:>7}  negatives {row[3]:>7}  missing {row[4]:>7}")

@@ -167,16 +167,16 @@ def describe(dataset: Dataset) -> str:
     """Size, classes, prevalence per split, the simulated notice and the path, as text
     (what ``budgetplan demo info`` prints)."""
     labels = dataset.labels
-    manifest = dataset.embeddings.manifest
+    manifest = dataset.store.manifest
     lines = [
         f"{dataset.name}",
         f"  images: {labels.n_images:,} ({', '.join(f'{s} {int((labels.split == s).sum()):,}' for s in ('train', 'val', 'test'))}); "
         f"patients: {len(set(labels.patient.tolist())):,}",
         f"  classes ({labels.n_classes}): {', '.join(labels.classes)}",
         f"  default target: {dataset.default_target}",
-        f"  features: {dataset.embeddings.dim}-d, backbone {manifest.get('backbone')!r}, "
+        f"  features: {dataset.store.dim}-d, backbone {manifest.get('backbone')!r}, "
         f"{'SIMULATED' if dataset.simulated else 'computed from images'}; "
-        f"index {dataset.embeddings.index_kind}",
+        f"index {dataset.store.index_kind}",
         f"  path: {dataset.root}",
         "",
         "positives (prevalence) per split:",

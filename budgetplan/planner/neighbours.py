@@ -3,7 +3,7 @@
 Two paths (the planner uses the pool's kNN to prioritise images and for ``knn_share``):
 
 - **store path**, used when the problem trains on the dataset's own vectors (``problem.reduced``
-  is False) and the data came from a Dataset (``PlanData.store`` is its EmbeddingStore): the
+  is False) and the Dataset has a store (``Dataset.embeddings``, None when held in memory): the
   store's ``self_knn`` over all its rows, computed once and cached in the store directory, so
   repeated ``recommend`` / ``simulate`` runs reuse it. Neighbours outside the pool (validation,
   test, or images the pool did not sample) become -1 ("no neighbour"), which
@@ -15,21 +15,26 @@ Two paths (the planner uses the pool's kNN to prioritise images and for ``knn_sh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from budgetplan.planner.problem import SimProblem
 
+if TYPE_CHECKING:
+    from budgetplan.embeddings.store import EmbeddingStore
 
-def uses_store(problem: SimProblem, store: Any) -> bool:
+
+def uses_store(problem: SimProblem, store: EmbeddingStore | None) -> bool:
     """True when the store's cached kNN describes the problem's space (see the module doc)."""
     return store is not None and not problem.reduced and problem.pool_rows is not None
 
 
-def pool_knn(problem: SimProblem, store: Any = None, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def pool_knn(
+    problem: SimProblem, store: EmbeddingStore | None = None, k: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """``(similarities, indices)`` (N_pool, k) of the pool rows; indices are pool positions."""
-    if uses_store(problem, store):
+    if store is not None and uses_store(problem, store):
         assert problem.pool_rows is not None
         sims, idx = store.self_knn(k=k)
         pos = np.full(store.n, -1, dtype=np.int64)

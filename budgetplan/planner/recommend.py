@@ -7,30 +7,21 @@ recipe data, an open :class:`~budgetplan.dataset.Dataset`, or arrays in memory) 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from budgetplan.config import RecommendConfig
 from budgetplan.data.label_table import LabelTable
+from budgetplan.dataset import Dataset
 from budgetplan.errors import BudgetplanError
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.runner import JobFn, execute_job
-from budgetplan.planner.sources import (
-    PlanData,
-    load_plan_data,
-    plan_data_from_arrays,
-    plan_data_from_dataset,
-)
+from budgetplan.planner.sources import load_plan_data
 from budgetplan.planner.study import Recommendation, StudyPlanner
 from budgetplan.progress import ProgressFn
 
-if TYPE_CHECKING:
-    from budgetplan.dataset import Dataset
-
 
 def recommend(
-    data: RecommendConfig | Dataset | PlanData | None = None,
+    data: RecommendConfig | Dataset | None = None,
     config: RecommendConfig | None = None,
     *,
     labels: LabelTable | None = None,
@@ -43,9 +34,10 @@ def recommend(
 
     Parameters
     ----------
-    data : RecommendConfig, Dataset, PlanData or None
+    data : RecommendConfig, Dataset or None
         What to plan on: a config alone (its recipe's data: the embedded demo, a store, the
-        digits), an open ``Dataset``, or None with ``labels`` and ``vectors``.
+        digits), a ``Dataset`` (opened, or ``Dataset.from_arrays``), or None with ``labels``
+        and ``vectors``.
     config : RecommendConfig, optional
         Target, budget, method and simulation settings (default ``RecommendConfig()``; the
         target defaults to the data's default target when the config names none).
@@ -84,15 +76,11 @@ def recommend(
     if data is None and (labels is not None or vectors is not None):
         if labels is None or vectors is None:
             raise BudgetplanError("recommend(): arrays need both labels= and vectors=")
-        plan_data = plan_data_from_arrays(labels, vectors)
+        data = Dataset.from_arrays(labels, vectors)
     elif data is None:
-        plan_data = load_plan_data(config.data, progress)
-    elif isinstance(data, PlanData):
-        plan_data = data
-    else:
-        plan_data = plan_data_from_dataset(data)
-    if plan_data.default_target and config.target == RecommendConfig.target:
-        if config.target not in plan_data.labels.classes:
-            config = config.with_overrides(target=plan_data.default_target)
-    planner = StudyPlanner(config, plan_data, cache=cache, job_fn=job_fn, progress=progress)
+        data = load_plan_data(config.data, progress)
+    if data.default_target and config.target == RecommendConfig.target:
+        if config.target not in data.labels.classes:
+            config = config.with_overrides(target=data.default_target)
+    planner = StudyPlanner(config, data, cache=cache, job_fn=job_fn, progress=progress)
     return planner.recommend()

@@ -1,4 +1,5 @@
-"""The labelled embeddings a recipe plans on (``DataConfig.kind``), as one small object.
+"""The labelled embeddings a recipe plans on (``DataConfig.kind``), as one
+:class:`~budgetplan.dataset.Dataset` (a store directory, or held in memory).
 
 - ``demo``: the embedded default (real NIH labels, simulated embeddings), via ``open_dataset``.
 - ``store``: a dataset directory made by ``budgetplan ingest`` / ``embed``.
@@ -14,66 +15,24 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from budgetplan.config import DataConfig
 from budgetplan.data.label_table import LabelTable
+from budgetplan.dataset import Dataset, open_dataset
 from budgetplan.progress import ProgressFn
 
-if TYPE_CHECKING:
-    from budgetplan.dataset import Dataset
-    from budgetplan.embeddings.store import EmbeddingStore
 
-
-@dataclass
-class PlanData:
-    """Labels (rows aligned with ``vectors``), the vectors, and where they came from."""
-
-    name: str
-    labels: LabelTable
-    vectors: np.ndarray
-    checksum: str
-    simulated: bool
-    default_target: str | None = None
-    path_column: str | None = "path"
-    store: EmbeddingStore | None = None  # the Dataset's store (cached kNN); None in memory
-
-
-def plan_data_from_arrays(
-    labels: LabelTable, vectors: np.ndarray, name: str = "arrays in memory"
-) -> PlanData:
-    """Plan on arrays in memory: ``vectors`` row ``i`` is the image of ``labels`` row ``i``.
-
-    The checksum (the run cache key) hashes the arrays themselves, so changed arrays are never
-    answered from runs of other ones."""
-    from budgetplan.errors import DataMismatchError
-
-    x = np.asarray(vectors, dtype=np.float32)
-    if x.ndim != 2 or len(x) != labels.n_images:
-        raise DataMismatchError(
-            f"vectors of shape {x.shape} do not match the {labels.n_images} label rows"
-        )
-    if not np.isfinite(x).all():
-        raise DataMismatchError("vectors hold NaN or inf values")
-    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
-    h.update(np.ascontiguousarray(labels.values).tobytes())
-    h.update("|".join(map(str, labels.ids)).encode())
-    h.update("|".join(map(str, labels.split)).encode())
-    return PlanData(name, labels, x, h.hexdigest(), simulated=False)
-
-
-def load_plan_data(cfg: DataConfig, progress: ProgressFn | None = None) -> PlanData:
+def load_plan_data(cfg: DataConfig, progress: ProgressFn | None = None) -> Dataset:
     """Resolve a config's data section (``--store`` sets it to a store directory)."""
     if cfg.kind == "digits":
         return digits_data()
     if cfg.kind == "store":
-        return plan_data_from_dataset(_open(cfg.store))
+        return _open(cfg.store)
     if cfg.kind == "nih-chexpert":
         return nih_chexpert_data(progress=progress, n_images=cfg.n_images)
-    return plan_data_from_dataset(_open(None, progress))
+    return _open(None, progress)
 
 
 def _open(store: str | None, progress: ProgressFn | None = None) -> Dataset:
@@ -82,25 +41,10 @@ def _open(store: str | None, progress: ProgressFn | None = None) -> Dataset:
         from budgetplan.data.demo import demo_dataset
 
         return demo_dataset(progress=progress)
-    from budgetplan.dataset import open_dataset
-
     return open_dataset(store)
 
 
-def plan_data_from_dataset(ds: Dataset) -> PlanData:
-    """The planner's view of an open Dataset (the store is kept, so its cached kNN is reused)."""
-    return PlanData(
-        name=ds.name,
-        labels=ds.labels,
-        vectors=ds.vectors,
-        checksum=ds.checksum,
-        simulated=ds.simulated,
-        default_target=ds.default_target,
-        store=ds.embeddings,
-    )
-
-
-def digits_data(seed: int = 0) -> PlanData:
+def digits_data(seed: int = 0) -> Dataset:
     """scikit-learn's digits as a fully annotated 10-class table with pixel embeddings."""
     from sklearn.datasets import load_digits
 
@@ -118,14 +62,14 @@ def digits_data(seed: int = 0) -> PlanData:
         y, [str(d) for d in range(10)], ids, np.full(len(x), "sklearn-digits"), ids, split
     )
     checksum = hashlib.sha256(x.tobytes() + y.tobytes() + split.astype("U5").tobytes()).hexdigest()
-    return PlanData(
-        "sklearn-digits", table, x, checksum, simulated=False, default_target="8", path_column=None
+    return Dataset.from_arrays(
+        table, x, name="sklearn-digits", default_target="8", checksum=checksum
     )
 
 
 def nih_chexpert_data(
     progress: ProgressFn | None = None, dim: int = 256, n_images: int | None = None, seed: int = 0
-) -> PlanData:
+) -> Dataset:
     """NIH + CheXpert (20 classes) with embeddings simulated for every row.
 
     Labels are real (torchxrayvision's NIH and CheXpert CSVs, each keeping its own patient
@@ -152,11 +96,11 @@ def nih_chexpert_data(
         save_npy_atomic(path, simulate_embeddings(table, dim=dim))
     vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     checksum = hashlib.sha256(f"{path.name}".encode()).hexdigest()
-    return PlanData(
-        "nih+chexpert (real labels, embeddings simulated like the demo's)",
+    return Dataset.from_arrays(
         table,
         vectors,
-        checksum,
+        name="nih+chexpert (real labels, embeddings simulated like the demo's)",
         simulated=True,
         default_target="Nodule",
+        checksum=checksum,
     )

@@ -29,6 +29,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -60,9 +61,11 @@ from budgetplan.planner.selection import (
     greedy_select,
     random_control,
 )
-from budgetplan.planner.sources import PlanData
 from budgetplan.planner.stats import benjamini_hochberg
 from budgetplan.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from budgetplan.dataset import Dataset
 
 DEFAULT_SCREEN_RELATION = "prototype-mean"
 
@@ -130,7 +133,7 @@ class StudyPlanner:
     def __init__(
         self,
         config: RecommendConfig,
-        data: PlanData,
+        data: Dataset,
         *,
         cache: RunCache | None = None,
         job_fn: JobFn = execute_job,
@@ -235,7 +238,7 @@ class StudyPlanner:
         from budgetplan.planner.neighbours import pool_knn
 
         # the store's cached kNN on full vectors, exact search in a PCA-reduced pool
-        _, knn = pool_knn(self.problem, self.data.store, k=10)
+        _, knn = pool_knn(self.problem, self.data.embeddings, k=10)
         return knn
 
     def _screen(self) -> tuple[list[Candidate], list[Candidate]]:

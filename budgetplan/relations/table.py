@@ -31,7 +31,7 @@ import pandas as pd
 
 from budgetplan.errors import BudgetplanError, DataMismatchError, UnknownClassError
 from budgetplan.relations.cooccurrence import conditional_probability, pair_counts, phi, pmi
-from budgetplan.relations.knn import KnnShare, knn_share, query_knn, restrict_knn
+from budgetplan.relations.knn import KnnShare, exact_self_knn, knn_share, query_knn, restrict_knn
 from budgetplan.relations.names import ALIASES, RELATION_NAMES
 from budgetplan.relations.prototypes import cosine_matrix, prototypes
 
@@ -237,7 +237,7 @@ def training_rows(dataset: Dataset, rows: np.ndarray | str | None = None) -> np.
         split = rows or "train"
         idx = np.flatnonzero(labels.split == split)
         if not len(idx):
-            raise BudgetplanError(f"{dataset.root}: no rows in split {split!r}")
+            raise BudgetplanError(f"{dataset.root or dataset.name}: no rows in split {split!r}")
         return idx
     rows = np.asarray(rows)
     if rows.dtype == bool:
@@ -268,17 +268,16 @@ def target_neighbours(
     y = dataset.labels.values
     q_local = np.flatnonzero(y[rows, target] == 1)
     q_global = rows[q_local]
+    search = dataset.embeddings.search if dataset.embeddings is not None else None  # in memory
     graph = knn if knn is not None else _cached_graph(dataset, KNN_GRAPH_K)
     if graph is not None:
         sims, idx = graph
         s, i = restrict_knn(sims[q_global], idx[q_global], rows, k, exclude=q_global)
         short = (i < 0).any(axis=1)
         if short.any():  # too few of the graph's neighbours fall in the rows: search them
-            s[short], i[short] = query_knn(
-                dataset.vectors, rows, q_global[short], k, search=dataset.embeddings.search
-            )
+            s[short], i[short] = query_knn(dataset.vectors, rows, q_global[short], k, search=search)
         return q_local, s, i
-    s, i = query_knn(dataset.vectors, rows, q_global, k, search=dataset.embeddings.search)
+    s, i = query_knn(dataset.vectors, rows, q_global, k, search=search)
     return q_local, s, i
 
 
@@ -382,8 +381,10 @@ def relation_matrices(
         )
     if "knn-share" in rel:
         graph = knn if knn is not None else _cached_graph(dataset, KNN_GRAPH_K)
-        if graph is None:
+        if graph is None and dataset.embeddings is not None:
             graph = dataset.embeddings.self_knn(KNN_GRAPH_K, progress=progress)
+        elif graph is None:  # held in memory: exact search
+            graph = exact_self_knn(dataset.vectors, KNN_GRAPH_K, progress=progress)
         _, local = restrict_knn(graph[0][idx], graph[1][idx], idx, k, exclude=idx)
         out["knn-share"] = knn_share_matrix(y, local, names)
     if "adapter" in rel:

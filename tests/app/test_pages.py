@@ -136,7 +136,7 @@ def test_simulate_page_trains_shows_gains_and_answers_from_cache(app_env) -> Non
     cfg = sup.app_config("Nodule", seeds=2, quick=True, classes=CLASSES)
     from budgetplan.dataset import open_dataset
 
-    rec = recommend(sup.plan_data(open_dataset(app_env)), cfg)
+    rec = recommend(open_dataset(app_env), cfg)
     assert rec.runs_trained == 0  # everything the page trained is in the cache
     assert shown["class"].tolist() == rec.table["class"].tolist()
     assert np.allclose(shown["gain"], rec.table["gain"], equal_nan=True)

@@ -16,13 +16,13 @@ import pytest
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.data.splits import patient_split
-from budgetplan.planner.sources import PlanData
+from budgetplan.dataset import Dataset
 
 CLASSES = ["T", "good", "bad", "n1", "n2"]
 EFFECTS = {"good": 0.06, "bad": -0.02, "n1": 0.0, "n2": 0.004}
 
 
-def make_data(n: int = 800, seed: int = 0) -> PlanData:
+def make_data(n: int = 800, seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
     prev = np.array([0.12, 0.3, 0.25, 0.2, 0.15])
     y = (rng.random((n, len(CLASSES))) < prev).astype(np.float32)
@@ -35,15 +35,7 @@ def make_data(n: int = 800, seed: int = 0) -> PlanData:
     table = LabelTable(
         y, CLASSES, ids, np.full(n, "toy"), patients, patient_split(patients, seed=seed)
     )
-    return PlanData(
-        "toy",
-        table,
-        x,
-        checksum=f"toy-{n}-{seed}",
-        simulated=False,
-        default_target="T",
-        path_column=None,
-    )
+    return Dataset.from_arrays(table, x, name="toy", default_target="T", checksum=f"toy-{n}-{seed}")
 
 
 def fake_job(job) -> list[dict[str, float]]:
@@ -64,7 +56,7 @@ def fake_job(job) -> list[dict[str, float]]:
 
 
 @pytest.fixture
-def toy_data() -> PlanData:
+def toy_data() -> Dataset:
     return make_data()
 
 
