@@ -20,7 +20,7 @@ allocates, numpy, FAISS (C++) and the pages of the memory-mapped store it touche
 Vectors: ``--data mixture`` (default) draws a documented Gaussian mixture (see
 :func:`mixture_vectors`): real CNN embeddings are clustered and have a low intrinsic dimension,
 and uniform random vectors would make every approximate index look bad. ``--data demo`` uses the
-simulated NIH demo embeddings (``budgetplan.data.demo``), subsampled for smaller sizes.
+simulated NIH demo embeddings (``budgetplan.demo``), subsampled for smaller sizes.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def mixture_vectors(n: int, d: int = 1024, seed: int = 0) -> np.ndarray:
 
 
 def demo_vectors(n: int, seed: int = 0) -> np.ndarray:
-    from budgetplan.data.demo import demo_dataset
+    from budgetplan.demo import demo_dataset
 
     v = demo_dataset().embeddings.vectors
     if n >= v.shape[0]:

@@ -99,7 +99,7 @@ def open_store(choice: StoreChoice, progress: ProgressFn | None = None) -> Datas
     """Open (building the demo once if needed) the dataset of ``choice``."""
     if choice.kind == "demo":
         try:
-            from budgetplan.data.demo import demo_dataset
+            from budgetplan.demo import demo_dataset
         except ImportError as exc:  # pragma: no cover - a partial install
             raise BudgetplanError(f"the embedded default store is not available ({exc})") from None
         if choice.n_images:

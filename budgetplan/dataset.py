@@ -286,7 +286,7 @@ def copy_with_labels(
 def open_dataset(store: str | os.PathLike[str] | None = None) -> Dataset:
     """The dataset at ``store``; ``None`` or ``"demo"`` means the embedded default (simulated)."""
     if store is None or str(store) == "demo":
-        from budgetplan.data.demo import demo_dataset
+        from budgetplan.demo import demo_dataset
 
         return demo_dataset()
     root = Path(store)

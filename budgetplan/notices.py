@@ -1,7 +1,7 @@
 """The words every output uses when its features are simulated, defined once.
 
 Two notices: :data:`DEMO_NOTICE` for the embedded default (real NIH ChestX-ray14 labels with
-embeddings simulated from them, :mod:`budgetplan.data.demo`) and :data:`SIMULATED_NOTICE` for any
+embeddings simulated from them, :mod:`budgetplan.demo`) and :data:`SIMULATED_NOTICE` for any
 other store whose features are simulated; :data:`SIMULATED_SUBTITLE` is the short form charts
 carry. :func:`simulated_notice` picks the right one (or None for real features), so the CLI, the
 app and the exports cannot drift apart.
@@ -35,12 +35,12 @@ def simulated_notice(subject: object, demo: bool | None = None) -> str | None:
 
     ``subject``: a bool or anything with a ``simulated`` attribute (a Dataset, an EmbeddingStore,
     the planner's data). ``demo``: whether it is the embedded default; None asks
-    :func:`budgetplan.data.demo.is_demo` (a bool subject then counts as not the demo).
+    :func:`budgetplan.demo.is_demo` (a bool subject then counts as not the demo).
     """
     if not is_simulated(subject):
         return None
     if demo is None:
-        from budgetplan.data.demo import is_demo
+        from budgetplan.demo import is_demo
 
         demo = is_demo(subject)
     return DEMO_NOTICE if demo else SIMULATED_NOTICE

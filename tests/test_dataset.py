@@ -121,8 +121,8 @@ def test_labels_file_with_other_ids_is_caught_on_open(tmp_path: Path) -> None:
 def test_open_dataset_none_and_demo_mean_the_embedded_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake = types.ModuleType("budgetplan.data.demo")
+    fake = types.ModuleType("budgetplan.demo")
     sentinel = object()
     fake.demo_dataset = lambda: sentinel  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "budgetplan.data.demo", fake)
+    monkeypatch.setitem(sys.modules, "budgetplan.demo", fake)
     assert open_dataset(None) is sentinel and open_dataset("demo") is sentinel

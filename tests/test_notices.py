@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from budgetplan.data.demo import DEMO_TITLE
+from budgetplan.demo import DEMO_TITLE
 from budgetplan.notices import DEMO_NOTICE, SIMULATED_NOTICE, simulated_notice
 
 

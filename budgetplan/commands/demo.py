@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from budgetplan.data.demo import demo_dataset, demo_root
+    from budgetplan.demo import demo_dataset, demo_root
     from budgetplan.notices import DEMO_NOTICE
     from budgetplan.progress import tqdm_progress
 
@@ -52,7 +52,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from budgetplan.data.demo import demo_dataset, describe
+    from budgetplan.demo import demo_dataset, describe
     from budgetplan.progress import tqdm_progress
 
     with tqdm_progress("demo build", unit="step") as progress:

@@ -31,7 +31,7 @@ documented generative model, deterministic from ``seed``:
 3. **A fixed random non-linear map** ``x = tanh(a (W2 tanh(a (W1 z + b1)) + b2))`` to ``dim``
    (1024) dimensions, then L2 normalisation: a 2-layer random network (``hidden_dim`` = 256,
    gain ``a = map_gain`` on the RMS-scaled latent) whose weights are drawn once from ``seed``.
-   About 30 % of the variance of x is not a linear function of z (tests/data/test_demo.py).
+   About 30 % of the variance of x is not a linear function of z (tests/test_demo.py).
 
 What this gives (measured 2026-11-22 on the default parameters): a well-regularised
 linear probe (ridge) on the 1024-d vectors of all 112,120 images reaches a Nodule test AUC of

@@ -140,7 +140,7 @@ def render(rec: Any) -> str:
 def simulated_note(data_name: str) -> str:
     """The NOTE line for simulated features: the demo's, the nih-chexpert recipe's (two sources,
     every embedding simulated by the demo's generator), or the generic one for other stores."""
-    from budgetplan.data.demo import DEMO_TITLE
+    from budgetplan.demo import DEMO_TITLE
     from budgetplan.notices import DEMO_NOTICE, SIMULATED_NOTICE
 
     if data_name.startswith("nih+chexpert"):

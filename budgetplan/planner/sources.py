@@ -38,7 +38,7 @@ def load_plan_data(cfg: DataConfig, progress: ProgressFn | None = None) -> Datas
 def _open(store: str | None, progress: ProgressFn | None = None) -> Dataset:
     """A Dataset directory, or the embedded demo (built on first use, with ``progress``)."""
     if store is None:
-        from budgetplan.data.demo import demo_dataset
+        from budgetplan.demo import demo_dataset
 
         return demo_dataset(progress=progress)
     return open_dataset(store)

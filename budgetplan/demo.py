@@ -12,6 +12,10 @@ into place; the loser of the rename deletes its copy and opens the winner's.
 Every output made from it must say that its features are simulated: print
 :data:`budgetplan.notices.DEMO_NOTICE` (or :func:`budgetplan.notices.simulated_notice` of the
 dataset, which recognises the demo with :func:`is_demo`).
+
+It sits above :mod:`budgetplan.dataset` (it builds a Dataset from the ``budgetplan.data`` label
+tables and the embedding simulator), so no lower layer imports it at module level; only the
+resolver of the name ``"demo"`` (``dataset.open_dataset``) and the notices reach it, lazily.
 """
 
 from __future__ import annotations
@@ -21,20 +25,17 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.data.simulate_embeddings import GENERATOR_VERSION, LatentModel, simulate_embeddings
+from budgetplan.dataset import Dataset
 from budgetplan.errors import BudgetplanError
 from budgetplan.notices import simulated_notice
 from budgetplan.paths import cache_dir
 from budgetplan.progress import ProgressFn
-
-if TYPE_CHECKING:
-    from budgetplan.dataset import Dataset
 
 #: Directory name (under the cache dir) of the full demo; changes when the generator changes.
 DEMO_NAME = (
@@ -88,7 +89,6 @@ def build_demo(
 ) -> Dataset:
     """Build the demo dataset at ``root`` (which must not exist) and open it."""
     from budgetplan.data.nih import load_nih
-    from budgetplan.dataset import Dataset
 
     report = progress or (lambda d, t, m: None)
     t0 = time.perf_counter()
@@ -136,8 +136,6 @@ def demo_dataset(
         n_images: a deterministic patient-wise subset of about this many images (own cache entry),
             for tests and fast trials; None = all 112,120.
     """
-    from budgetplan.dataset import Dataset
-
     root = demo_root(n_images)
     replace = rebuild
     if root.is_dir() and not rebuild:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from budgetplan import demo
 from budgetplan.cli import main
-from budgetplan.data import demo
 from budgetplan.data.label_table import LabelTable
 from budgetplan.data.simulate_embeddings import (
     LatentModel,
