@@ -9,6 +9,8 @@ import pytest
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.dataset import Dataset
+from budgetplan.planner.costs import CostModel
+from budgetplan.planner.plan import AnnotationPlan, PlanAction
 
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 CLASSES = ["Nodule", "Mass", "Effusion", "Atelectasis", "Hernia"]
@@ -56,3 +58,37 @@ def app_env(small_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BUDGETPLAN_APP_STORE", str(small_store))
     monkeypatch.setenv("BUDGETPLAN_APP_QUICK", "1")
     return small_store
+
+
+def tiny_plan() -> AnnotationPlan:
+    """A one-action plan with a random control (the plan page and the exports)."""
+    costs = CostModel({"Mass": 2.0}, default_label_cost=1.0, image_read_cost=0.5, unit="min")
+    actions = [
+        PlanAction(
+            "annotate-class", "Mass", "nih", ["img0001.png", "img0002.png"], 2, 5.0, "related"
+        )
+    ]
+    return AnnotationPlan(
+        target="Nodule",
+        budget=6.0,
+        unit="min",
+        cost_model=costs,
+        actions=actions,
+        baseline={"auc": 0.7, "auc_ci_low": 0.66, "auc_ci_high": 0.74},
+        expected={
+            "gain": 0.03,
+            "gain_ci_low": 0.01,
+            "gain_ci_high": 0.05,
+            "auc": 0.73,
+            "auc_ci_low": 0.69,
+            "auc_ci_high": 0.77,
+        },
+        random_control={
+            "classes": ["Hernia"],
+            "cost": 5.0,
+            "gain": 0.002,
+            "gain_ci_low": -0.02,
+            "gain_ci_high": 0.02,
+        },
+        provenance={"simulated": True},
+    )
