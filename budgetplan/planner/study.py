@@ -261,7 +261,7 @@ class StudyPlanner:
 
     # ------------------------------------------------------------------ steps
     def simulate(self) -> Simulation:
-        """Successive halving over the candidates, then the predictor (module doc, step 2)."""
+        """The race over draws, then the predictor (module doc, step 2)."""
         config = self.config
         sim = config.simulation
         base_runs, evidence = race(
