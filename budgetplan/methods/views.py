@@ -6,8 +6,7 @@ the mean teacher's perturbation (seed 004) are **feature-space perturbations**:
 
 - weak view: additive Gaussian noise, standard deviation ``weak_noise`` x the embedding's RMS;
 - strong view: feature dropout (each coordinate zeroed with probability ``strong_drop``, the
-  rest rescaled by 1/(1-p); drawn like the dropout masks, ``dropout_masks``) followed by
-  Gaussian noise of ``strong_noise`` x RMS.
+  rest rescaled by 1/(1-p)) followed by Gaussian noise of ``strong_noise`` x RMS.
 
 Every draw loops over the replicas and uses each replica's own ``torch.Generator``, so a replica
 sees the same random numbers whether it trains alone or inside a batch (the order of draws
@@ -20,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,16 +37,19 @@ def uniform(
 
 
 def normal(
-    generators: Sequence[torch.Generator], shape: Sequence[int], device: torch.device
+    generators: Sequence[torch.Generator],
+    shape: Sequence[int],
+    device: torch.device,
+    std: float = 1.0,
 ) -> Tensor:
-    """Standard normal draws ``(R, *shape)``, replica r from ``generators[r]``.
+    """Normal draws ``(R, *shape)`` with mean 0 and ``std``, replica r from ``generators[r]``.
 
     Each replica's draw fills its slice of one buffer (the numbers of ``torch.randn(shape,
-    generator=g)``, without the stacking copy).
+    generator=g) * std``, without the stacking copy or a separate scaling pass).
     """
     buf = torch.empty((len(generators), *shape), device=device)
     for row, g in zip(buf, generators, strict=True):
-        row.normal_(generator=g)
+        row.normal_(0.0, std, generator=g)
     return buf
 
 
@@ -102,6 +105,23 @@ def _keep_mask(
     return bits.to(torch.float32).sub_(levels - 32768).mul_(-scale).clamp_(0.0, scale)
 
 
+def _below(u: Tensor, threshold: float) -> Tensor:
+    """In place: 1.0 where ``u < threshold`` else 0.0, for float32 uniforms ``u`` in [0, 1).
+
+    The same mask as the boolean ``u < threshold`` in float arithmetic (a boolean mask costs
+    several times more per element on CPU). ``torch.rand`` gives multiples of 2^-24 and the
+    float32 threshold t is a multiple of its own spacing, so with g = min(spacing(t), 2^-24)
+    ``t - u`` is an exact multiple of g whenever u < t (it is below t < 2^24 g) and keeps its
+    sign otherwise; ``(t - u) / g`` is then an integer >= 1 exactly when u < t, and clamping to
+    [0, 1] gives the mask.
+    """
+    t = np.float32(threshold)
+    if u.dtype != torch.float32 or not 2.0**-20 <= t <= 1.0:  # outside the argument above
+        return (u < threshold).to(u.dtype)
+    grid = min(float(np.spacing(t)), 2.0**-24)
+    return u.sub_(float(t)).mul_(-1.0 / grid).clamp_(0.0, 1.0)
+
+
 @dataclass(frozen=True)
 class FeatureViews:
     """Weak and strong feature-space views of embeddings (see the module docstring).
@@ -125,22 +145,21 @@ class FeatureViews:
         if self.weak_noise <= 0:
             return x
         # in place on the fresh noise buffer: the same numbers as x + noise * sigma
-        return normal(generators, x.shape[1:], x.device).mul_(self.weak_noise * self.scale).add_(x)
+        return normal(generators, x.shape[1:], x.device, self.weak_noise * self.scale).add_(x)
 
     def strong(self, x: Tensor, generators: Sequence[torch.Generator]) -> Tensor:
         """Strong view of ``x`` ``(R, B, d)``: feature dropout (p = strong_drop), then noise.
 
-        The dropout mask is drawn as ``dropout_masks`` draws its masks (16-bit integers, keep
-        probability quantised to 1/65536, one float pass): several times cheaper on CPU than a
-        uniform float draw and a boolean comparison.
+        Exactly ``x * (u < keep) / keep + noise`` with u uniform, written as in-place float
+        passes on the fresh draws (no boolean tensor, no temporaries).
         """
         out = x
         if self.strong_drop > 0:
-            mask = _keep_mask(generators, x[0].numel(), self.strong_drop, x.device)
-            out = mask.view(x.shape).mul_(x)
+            keep = 1.0 - self.strong_drop
+            out = _below(uniform(generators, x.shape[1:], x.device), keep).mul_(x).div_(keep)
         if self.strong_noise > 0:
-            noise = normal(generators, x.shape[1:], x.device)
-            out = noise.mul_(self.strong_noise * self.scale).add_(out)
+            noise = normal(generators, x.shape[1:], x.device, self.strong_noise * self.scale)
+            out = noise.add_(out)
         return out
 
 
