@@ -213,6 +213,75 @@ def planner_sizes(
     results["planner"] = out
 
 
+def step_anatomy(d: int, method_name: str, steps: int, log: Callable[[str], None]) -> None:
+    """CPU ms per phase of one training step at the planner's sizes (8 replicas x batch 512,
+    hidden 128, 14 classes, dropout 0.2; 20,000 rows x d), built from the trainer's own pieces."""
+    from budgetplan.methods.registry import StepContext, get_method
+    from budgetplan.methods.trainer import ReplicaAdam, _decode, _label_codes
+    from budgetplan.methods.views import FeatureViews, dropout_masks
+
+    torch.set_num_threads(1)
+    r, b, n = PLANNER["replicas"], PLANNER["batch"], 20_000
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((n, d), dtype=np.float32))
+    y = (rng.random((r, n, C)) < 0.3).astype(np.float32)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    codes = _label_codes(torch.from_numpy(y))
+    method = get_method(method_name)
+    spec = models.ModelSpec(d, C, PLANNER["hidden"], 1, head=method.default_head, dropout=0.2)
+    gens = [torch.Generator().manual_seed(i) for i in range(r)]
+    params = models.init_params(spec, gens)
+    for p in params.values():
+        p.requires_grad_(True)
+    opt = ReplicaAdam(params, 1e-3)
+    views = FeatureViews(scale=1.0)
+    perm = torch.stack([torch.randperm(n, generator=g) for g in gens])
+    offsets = (torch.arange(r) * n)[:, None]
+    spent: dict[str, float] = {}
+
+    def tick(name: str, t0: float) -> float:
+        t1 = time.thread_time()
+        spent[name] = spent.get(name, 0.0) + t1 - t0
+        return t1
+
+    xb = x[:b].expand(r, -1, -1)
+    for it in range(steps + 5):
+        if it == 5:
+            spent.clear()
+        s = (it * b) % (n - b)
+        t0 = time.thread_time()
+        idx = perm[:, s : s + b]
+        xb = x.index_select(0, idx.reshape(-1)).view(r, b, d)
+        t0 = tick("input row gather", t0)
+        flat = (idx + offsets).reshape(-1)
+        yb = _decode(codes.view(-1, C).index_select(0, flat).view(r, b, C))
+        t0 = tick("label gather + decode", t0)
+        ctx = StepContext(spec, params, {}, xb, yb, idx, gens, 0, 8, it, "entry-mean", views)
+        loss = method.loss(ctx)
+        t0 = tick("draws + forward + loss", t0)
+        grads = torch.autograd.grad(loss.sum(), list(params.values()))
+        t0 = tick("backward", t0)
+        opt.step(params, dict(zip(params, grads, strict=True)))
+        tick("Adam", t0)
+    for _ in range(steps):  # the parts of "draws + forward + loss", measured alone
+        t0 = time.thread_time()
+        dropout_masks(gens, b, spec.dropout_widths, 0.2, torch.device("cpu"))
+        t0 = tick("  of which one dropout-mask draw", t0)
+        if method_name in ("label-assemble", "fixmatch"):
+            views.weak(xb, gens)
+            t0 = tick("  of which weak view", t0)
+            views.strong(xb, gens)
+            t0 = tick("  of which strong view", t0)
+        with torch.no_grad():
+            models.forward(spec, params, xb)
+        tick("  of which one forward pass (no draws)", t0)
+    total = sum(v for k, v in spent.items() if not k.startswith(" "))
+    log(f"[anatomy] d={d} {method_name}, 8 replicas x 512 rows, CPU ms per step:")
+    for k, v in spent.items():
+        log(f"[anatomy]   {k:40s} {1e3 * v / steps:7.2f}")
+    log(f"[anatomy]   {'total':40s} {1e3 * total / steps:7.2f}")
+
+
 def busy_loop() -> subprocess.Popen:
     """A process that keeps one core busy (pure Python spin)."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -301,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the planner's sizes (78,000 x 64 and x 1,024, 8 replicas; issue 13)",
     )
+    ap.add_argument(
+        "--anatomy", action="store_true", help="CPU ms per phase of one step (--dims, --methods)"
+    )
     ap.add_argument("--dims", default="64,1024", help="input dims of --planner (comma-separated)")
     ap.add_argument(
         "--methods", default="ne,label-assemble", help="methods of --planner (comma-separated)"
@@ -319,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": os.getloadavg(),
     }
     t0 = time.perf_counter()
+    if args.anatomy:
+        for d in [int(v) for v in args.dims.split(",")]:
+            for m in args.methods.split(","):
+                step_anatomy(d, m, 60 if d <= 256 else 15, log)
+        return 0
     if args.planner:
         dims = [int(v) for v in args.dims.split(",")]
         planner_sizes(
