@@ -35,16 +35,17 @@ from budgetplan.methods.trainer import TrainConfig, train_replicas
 C = 14  # classes (NIH ChestX-ray14)
 
 
-def matmul_gflops(n: int = 4096, repeats: int = 5) -> float:
+def matmul_gflops(n: int = 4096, repeats: int = 5, clock: str = "wall") -> float:
     """Best-of-``repeats`` float32 n x n matmul throughput in GFLOP/s."""
+    tick = time.perf_counter if clock == "wall" else time.thread_time
     a = torch.randn(n, n)
     b = torch.randn(n, n)
     torch.matmul(a, b)  # warm-up
     best = np.inf
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = tick()
         torch.matmul(a, b)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, tick() - t0)
     return 2.0 * n**3 / best / 1e9
 
 
@@ -112,8 +113,11 @@ def interleaved_ratio(
     return out
 
 
-def plain_epoch(x: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: int) -> float:
+def plain_epoch(
+    x: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: int, clock: str = "wall"
+) -> float:
     """A plain PyTorch MLP epoch (the peer): nn.Sequential, Adam, BCE on annotated labels."""
+    tick = time.perf_counter if clock == "wall" else time.thread_time
     g = torch.Generator().manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Linear(x.shape[1], hidden),
@@ -125,7 +129,7 @@ def plain_epoch(x: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: i
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     times = []
     for _ in range(epochs + 1):
-        t0 = time.perf_counter()
+        t0 = tick()
         perm = torch.randperm(len(xt), generator=g)
         for s in range(0, len(xt), batch):
             idx = perm[s : s + batch]
@@ -137,8 +141,145 @@ def plain_epoch(x: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: i
             opt.zero_grad()
             loss.backward()
             opt.step()
-        times.append(time.perf_counter() - t0)
+        times.append(tick() - t0)
     return float(np.median(times[1:]))
+
+
+PLANNER = {"n": 78_000, "n_val": 11_000, "hidden": 128, "batch": 512, "replicas": 8, "lr": 1e-3}
+
+
+def planner_data(
+    n: int, d: int, n_val: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training rows (n, d) with 30 % of the labels missing, fully labelled validation rows."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n + n_val, d), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    w = rng.standard_normal((d, C)).astype(np.float32) * 3
+    y = (x @ w + rng.standard_normal((n + n_val, C)).astype(np.float32) > 1.0).astype(np.float32)
+    y_train = y[:n].copy()
+    y_train[rng.random(y_train.shape) < 0.3] = np.nan
+    return x[:n], y_train, x[n:], y[n:]
+
+
+def planner_sizes(
+    results: dict[str, Any],
+    dims: list[int],
+    methods: list[str],
+    epochs: dict[int, int],
+    log: Callable[[str], None],
+) -> None:
+    """The planner's sizes (issue 13): 78,000 rows x d, hidden 128, 14 classes, batch 512,
+    8 replicas, one torch thread. Per replica-epoch CPU seconds (this thread's clock) of
+    ``train_replicas`` for each method, next to a plain per-model PyTorch loop and to the
+    matrix-product limit (``models.count_flops`` / the 4096^2 matmul GFLOP/s of this run)."""
+    torch.set_num_threads(1)
+    p = PLANNER
+    peak = matmul_gflops(4096, clock="cpu")
+    out: dict[str, Any] = {"matmul_gflops": peak, **p}
+    log(f"[planner] 1 thread: 4096^2 matmul {peak:.1f} GFLOP/s (CPU clock)")
+    for d in dims:
+        x, y, xv, yv = planner_data(p["n"], d, p["n_val"])
+        spec = models.ModelSpec(d, C, p["hidden"], 1)
+        limit = models.count_flops(spec, p["n"]) / peak / 1e9
+        row: dict[str, Any] = {"limit_s": limit}
+        plain = plain_epoch(x, y, p["hidden"], p["batch"], 2, clock="cpu")
+        row["plain_s"] = plain
+        log(
+            f"[planner] d={d}: matmul limit {1e3 * limit:.1f} ms per replica-epoch; plain "
+            f"PyTorch loop {1e3 * plain:.0f} ms per model-epoch"
+        )
+        for method in methods:
+            cfg = TrainConfig(
+                method=method,
+                hidden=p["hidden"],
+                batch_size=p["batch"],
+                lr=p["lr"],
+                device="cpu",
+                early_stop_classes=(0,),
+            )
+            r = p["replicas"]
+            t = engine_epoch(x, y, xv, yv, cfg, r, epochs[d], clock="cpu") / r
+            row[method] = {"s": t, "vs_plain": plain / t, "share_of_limit": limit / t}
+            log(
+                f"[planner] d={d} {method}: {1e3 * t:.0f} ms per replica-epoch, "
+                f"{plain / t:.2f}x the plain loop, {100 * limit / t:.0f} % of the matmul limit"
+            )
+        if "ne" in row and "label-assemble" in row:
+            ratio = row["label-assemble"]["s"] / row["ne"]["s"]
+            row["la_over_ne"] = ratio
+            log(f"[planner] d={d}: label-assemble / ne = {ratio:.2f}")
+        out[f"d{d}"] = row
+    results["planner"] = out
+
+
+def step_anatomy(d: int, method_name: str, steps: int, log: Callable[[str], None]) -> None:
+    """CPU ms per phase of one training step at the planner's sizes (8 replicas x batch 512,
+    hidden 128, 14 classes, dropout 0.2; 20,000 rows x d), built from the trainer's own pieces."""
+    from budgetplan.methods.registry import StepContext, get_method
+    from budgetplan.methods.trainer import ReplicaAdam, _decode, _label_codes
+    from budgetplan.methods.views import FeatureViews, dropout_masks
+
+    torch.set_num_threads(1)
+    r, b, n = PLANNER["replicas"], PLANNER["batch"], 20_000
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((n, d), dtype=np.float32))
+    y = (rng.random((r, n, C)) < 0.3).astype(np.float32)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    codes = _label_codes(torch.from_numpy(y))
+    method = get_method(method_name)
+    spec = models.ModelSpec(d, C, PLANNER["hidden"], 1, head=method.default_head, dropout=0.2)
+    gens = [torch.Generator().manual_seed(i) for i in range(r)]
+    params = models.init_params(spec, gens)
+    for p in params.values():
+        p.requires_grad_(True)
+    opt = ReplicaAdam(params, 1e-3)
+    views = FeatureViews(scale=1.0)
+    perm = torch.stack([torch.randperm(n, generator=g) for g in gens])
+    offsets = (torch.arange(r) * n)[:, None]
+    spent: dict[str, float] = {}
+
+    def tick(name: str, t0: float) -> float:
+        t1 = time.thread_time()
+        spent[name] = spent.get(name, 0.0) + t1 - t0
+        return t1
+
+    xb = x[:b].expand(r, -1, -1)
+    for it in range(steps + 5):
+        if it == 5:
+            spent.clear()
+        s = (it * b) % (n - b)
+        t0 = time.thread_time()
+        idx = perm[:, s : s + b]
+        xb = x.index_select(0, idx.reshape(-1)).view(r, b, d)
+        t0 = tick("input row gather", t0)
+        flat = (idx + offsets).reshape(-1)
+        yb = _decode(codes.view(-1, C).index_select(0, flat).view(r, b, C))
+        t0 = tick("label gather + decode", t0)
+        ctx = StepContext(spec, params, {}, xb, yb, idx, gens, 0, 8, it, "entry-mean", views)
+        loss = method.loss(ctx)
+        t0 = tick("draws + forward + loss", t0)
+        grads = torch.autograd.grad(loss.sum(), list(params.values()))
+        t0 = tick("backward", t0)
+        opt.step(params, dict(zip(params, grads, strict=True)))
+        tick("Adam", t0)
+    for _ in range(steps):  # the parts of "draws + forward + loss", measured alone
+        t0 = time.thread_time()
+        dropout_masks(gens, b, spec.dropout_widths, 0.2, torch.device("cpu"))
+        t0 = tick("  of which one dropout-mask draw", t0)
+        if method_name in ("label-assemble", "fixmatch"):
+            views.weak(xb, gens)
+            t0 = tick("  of which weak view", t0)
+            views.strong(xb, gens)
+            t0 = tick("  of which strong view", t0)
+        with torch.no_grad():
+            models.forward(spec, params, xb)
+        tick("  of which one forward pass (no draws)", t0)
+    total = sum(v for k, v in spent.items() if not k.startswith(" "))
+    log(f"[anatomy] d={d} {method_name}, 8 replicas x 512 rows, CPU ms per step:")
+    for k, v in spent.items():
+        log(f"[anatomy]   {k:40s} {1e3 * v / steps:7.2f}")
+    log(f"[anatomy]   {'total':40s} {1e3 * total / steps:7.2f}")
 
 
 def busy_loop() -> subprocess.Popen:
@@ -224,6 +365,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--overhead-only", action="store_true", help="only the K=14 overhead-bound case"
     )
+    ap.add_argument(
+        "--planner",
+        action="store_true",
+        help="only the planner's sizes (78,000 x 64 and x 1,024, 8 replicas; issue 13)",
+    )
+    ap.add_argument(
+        "--anatomy", action="store_true", help="CPU ms per phase of one step (--dims, --methods)"
+    )
+    ap.add_argument("--dims", default="64,1024", help="input dims of --planner (comma-separated)")
+    ap.add_argument(
+        "--methods", default="ne,label-assemble", help="methods of --planner (comma-separated)"
+    )
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -238,6 +391,22 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": os.getloadavg(),
     }
     t0 = time.perf_counter()
+    if args.anatomy:
+        for d in [int(v) for v in args.dims.split(",")]:
+            for m in args.methods.split(","):
+                step_anatomy(d, m, 60 if d <= 256 else 15, log)
+        return 0
+    if args.planner:
+        dims = [int(v) for v in args.dims.split(",")]
+        planner_sizes(
+            results, dims, args.methods.split(","), {d: 6 if d <= 256 else 2 for d in dims}, log
+        )
+        results["seconds"] = time.perf_counter() - t0
+        if args.json:
+            from budgetplan.io import write_json_atomic
+
+            write_json_atomic(args.json, results)
+        return 0
     only = args.overhead_only
     section(results, "alone-2threads", 2, args.quick, log, only)
     section(results, "alone-1thread", 1, args.quick, log, only)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -135,11 +136,44 @@ def trunk(
             if spec.depth > 0
             else x.expand(_n_replicas(params), -1, -1)
         )
+    dropout = masks is not None and spec.dropout > 0
     for layer in range(1 if x.ndim == 2 else 0, spec.depth):
-        h = act(torch.baddbmm(params[f"b{layer}"], h, params[f"w{layer}"]))
-        if masks is not None and spec.dropout > 0:
+        w, b = params[f"w{layer}"], params[f"b{layer}"]
+        if dropout and spec.activation == "relu":
+            assert masks is not None
+            h = _ReluDropoutLayer.apply(h, w, b, masks[layer])
+            continue
+        h = act(torch.baddbmm(b, h, w))
+        if dropout:
+            assert masks is not None
             h = h * masks[layer]
     return h
+
+
+class _ReluDropoutLayer(torch.autograd.Function):
+    """``relu(x w + b) * mask`` for stacked replicas: x (R, B, d), w (R, d, h), b (R, 1, h), and a
+    non-negative dropout multiplier mask (R, B, h).
+
+    The same values and gradients as the composed ``relu(baddbmm(b, x, w)) * mask``, with the
+    bias, activation and mask applied in place on the product and one fused backward (no
+    intermediate tensors): ``dz = [h > 0] * dh * mask`` (h > 0 exactly where the product is
+    positive and the mask is not 0), ``dw = x^T dz``, ``db = sum_B dz``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w: Tensor, b: Tensor, mask: Tensor) -> Tensor:
+        h = torch.bmm(x, w).add_(b).clamp_min_(0.0).mul_(mask)
+        ctx.save_for_backward(x, w, mask, h)
+        return h
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, w, mask, h = ctx.saved_tensors
+        dz = torch.ops.aten.threshold_backward(grad, h, 0.0).mul_(mask)
+        dx = torch.bmm(dz, w.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        dw = torch.bmm(x.transpose(1, 2), dz) if ctx.needs_input_grad[1] else None
+        db = dz.sum(dim=1, keepdim=True) if ctx.needs_input_grad[2] else None
+        return dx, dw, db, None
 
 
 def _n_replicas(params: Params) -> int:
@@ -149,11 +183,19 @@ def _n_replicas(params: Params) -> int:
 def _shared_first_layer(
     spec: ModelSpec, params: Params, x: Tensor, act: Callable[[Tensor], Tensor]
 ) -> Tensor:
-    """First layer for an input ``(B, d)`` shared by all replicas: one (B, d) x (d, R*h) matmul."""
+    """First layer for an input ``(B, d)`` shared by all replicas: one (B, d) x (d, R*h) matmul.
+
+    Returns a ``(R, B, h)`` view of a ``(B, R, h)`` tensor (the next batched matmul reads it with
+    a row stride, no copy); without autograd the bias and a ReLU are applied in place.
+    """
     w0, b0 = params["w0"], params["b0"]  # (R, d, h), (R, 1, h)
     r, d, hid = w0.shape
     h = torch.matmul(x, w0.permute(1, 0, 2).reshape(d, r * hid)).reshape(x.shape[0], r, hid)
-    return act(h.transpose(0, 1) + b0)
+    if torch.is_grad_enabled() and (w0.requires_grad or b0.requires_grad or x.requires_grad):
+        return act(h.transpose(0, 1) + b0)
+    h = h.add_(b0.transpose(0, 1))
+    h = h.clamp_min_(0.0) if spec.activation == "relu" else act(h)
+    return h.transpose(0, 1)
 
 
 def head_weights(spec: ModelSpec, params: Params) -> tuple[Tensor, Tensor]:

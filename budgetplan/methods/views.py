@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,10 +37,20 @@ def uniform(
 
 
 def normal(
-    generators: Sequence[torch.Generator], shape: Sequence[int], device: torch.device
+    generators: Sequence[torch.Generator],
+    shape: Sequence[int],
+    device: torch.device,
+    std: float = 1.0,
 ) -> Tensor:
-    """Standard normal draws ``(R, *shape)``, replica r from ``generators[r]``."""
-    return draw(generators, lambda g: torch.randn(tuple(shape), generator=g, device=device))
+    """Normal draws ``(R, *shape)`` with mean 0 and ``std``, replica r from ``generators[r]``.
+
+    Each replica's draw fills its slice of one buffer (the numbers of ``torch.randn(shape,
+    generator=g) * std``, without the stacking copy or a separate scaling pass).
+    """
+    buf = torch.empty((len(generators), *shape), device=device)
+    for row, g in zip(buf, generators, strict=True):
+        row.normal_(0.0, std, generator=g)
+    return buf
 
 
 def random_bits16(
@@ -73,19 +84,42 @@ def dropout_masks(
     """
     if p <= 0 or not widths:
         return []
-    levels = max(1, min(65536, round((1.0 - p) * 65536)))
-    scale = 65536.0 / levels
-    total = rows * sum(widths)
-    bits = random_bits16(generators, total, device)
-    # (threshold - bits) * scale is >= scale for a kept entry and <= 0 otherwise, so clamping to
-    # [0, scale] gives the mask in float arithmetic (no boolean pass: slow on CPU)
-    mask = bits.to(torch.float32).sub_(levels - 32768).mul_(-scale).clamp_(0.0, scale)
+    mask = _keep_mask(generators, rows * sum(widths), p, device)
     out = []
     start = 0
     for w in widths:
         out.append(mask[:, start : start + rows * w].reshape(len(generators), rows, w))
         start += rows * w
     return out
+
+
+def _keep_mask(
+    generators: Sequence[torch.Generator], count: int, p: float, device: torch.device
+) -> Tensor:
+    """``(R, count)`` inverted-dropout multipliers: 0 with probability ~p, else 1 / keep."""
+    levels = max(1, min(65536, round((1.0 - p) * 65536)))
+    scale = 65536.0 / levels
+    bits = random_bits16(generators, count, device)
+    # (threshold - bits) * scale is >= scale for a kept entry and <= 0 otherwise, so clamping to
+    # [0, scale] gives the mask in float arithmetic (no boolean pass: slow on CPU)
+    return bits.to(torch.float32).sub_(levels - 32768).mul_(-scale).clamp_(0.0, scale)
+
+
+def _below(u: Tensor, threshold: float) -> Tensor:
+    """In place: 1.0 where ``u < threshold`` else 0.0, for float32 uniforms ``u`` in [0, 1).
+
+    The same mask as the boolean ``u < threshold`` in float arithmetic (a boolean mask costs
+    several times more per element on CPU). ``torch.rand`` gives multiples of 2^-24 and the
+    float32 threshold t is a multiple of its own spacing, so with g = min(spacing(t), 2^-24)
+    ``t - u`` is an exact multiple of g whenever u < t (it is below t < 2^24 g) and keeps its
+    sign otherwise; ``(t - u) / g`` is then an integer >= 1 exactly when u < t, and clamping to
+    [0, 1] gives the mask.
+    """
+    t = np.float32(threshold)
+    if u.dtype != torch.float32 or not 2.0**-20 <= t <= 1.0:  # outside the argument above
+        return (u < threshold).to(u.dtype)
+    grid = min(float(np.spacing(t)), 2.0**-24)
+    return u.sub_(float(t)).mul_(-1.0 / grid).clamp_(0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -110,17 +144,22 @@ class FeatureViews:
         """Weak view of ``x`` ``(R, B, d)``: x + N(0, (weak_noise * scale)^2)."""
         if self.weak_noise <= 0:
             return x
-        return x + normal(generators, x.shape[1:], x.device) * (self.weak_noise * self.scale)
+        # in place on the fresh noise buffer: the same numbers as x + noise * sigma
+        return normal(generators, x.shape[1:], x.device, self.weak_noise * self.scale).add_(x)
 
     def strong(self, x: Tensor, generators: Sequence[torch.Generator]) -> Tensor:
-        """Strong view of ``x`` ``(R, B, d)``: feature dropout (p = strong_drop), then noise."""
+        """Strong view of ``x`` ``(R, B, d)``: feature dropout (p = strong_drop), then noise.
+
+        Exactly ``x * (u < keep) / keep + noise`` with u uniform, written as in-place float
+        passes on the fresh draws (no boolean tensor, no temporaries).
+        """
         out = x
         if self.strong_drop > 0:
             keep = 1.0 - self.strong_drop
-            mask = uniform(generators, x.shape[1:], x.device) < keep
-            out = out * mask / keep
+            out = _below(uniform(generators, x.shape[1:], x.device), keep).mul_(x).div_(keep)
         if self.strong_noise > 0:
-            out = out + normal(generators, x.shape[1:], x.device) * (self.strong_noise * self.scale)
+            noise = normal(generators, x.shape[1:], x.device, self.strong_noise * self.scale)
+            out = noise.add_(out)
         return out
 
 

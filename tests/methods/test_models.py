@@ -121,3 +121,41 @@ def test_dropout_masks_keep_rate_values_and_replica_independence() -> None:
     for b, a in zip(batched, alone, strict=True):
         assert torch.equal(b[1], a[0])
     assert dropout_masks(_gens(1), 5, (4,), 0.0, cpu) == []
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_fused_relu_dropout_layer_equals_the_composed_ops(depth: int) -> None:
+    """The trainer's fast path (one in-place layer, one fused backward) gives the values and
+    gradients of relu(baddbmm(b, x, w)) * mask composed by autograd."""
+    from budgetplan.methods.views import dropout_masks
+
+    spec = models.ModelSpec(d_in=12, n_classes=3, hidden=16, depth=depth, dropout=0.3)
+    x = torch.randn(3, 20, 12, dtype=torch.float64)
+    masks = [m.double() for m in dropout_masks(_gens(1, 2, 3), 20, spec.dropout_widths, 0.3, "cpu")]
+    assert all((m == 0).any() for m in masks)
+    fast = models.init_params(spec, _gens(4, 5, 6))
+    fast = {k: v.double().requires_grad_(True) for k, v in fast.items()}
+    slow = {k: v.detach().clone().requires_grad_(True) for k, v in fast.items()}
+    h = x
+    for layer in range(depth):
+        h = torch.relu(torch.baddbmm(slow[f"b{layer}"], h, slow[f"w{layer}"])) * masks[layer]
+    w, b = models.head_weights(spec, slow)
+    want = torch.baddbmm(b, h, w)
+    got = models.forward(spec, fast, x, masks)
+    torch.testing.assert_close(got, want)
+    g = torch.randn_like(want)
+    want.backward(g)
+    got.backward(g)
+    for k in fast:
+        torch.testing.assert_close(fast[k].grad, slow[k].grad, msg=k)
+
+
+def test_shared_first_layer_without_autograd_equals_the_autograd_path() -> None:
+    """Evaluation applies bias and ReLU in place; the values are those of the graph-building path."""
+    spec = models.ModelSpec(d_in=8, n_classes=3, hidden=16, depth=2)
+    p = models.init_params(spec, _gens(0, 1, 2))
+    x = torch.randn(25, 8)
+    with torch.inference_mode():
+        fast = models.forward(spec, p, x)
+    slow = models.forward(spec, {k: v.requires_grad_(True) for k, v in p.items()}, x)
+    torch.testing.assert_close(fast, slow.detach())

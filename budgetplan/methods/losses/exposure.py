@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import annotated, bce, check_pair, reduce_entries, safe_target
+from ._common import annotated, annotated_weight, bce, check_pair, reduce_entries, safe_target
 
 __all__ = ["ne_loss", "wne_loss", "fe_loss", "ls_loss", "se_loss", "durand_weight"]
 
@@ -31,7 +31,7 @@ def ne_loss(
     not contradicted). Returns the loss per replica, shape ``labels.shape[:-2]``.
     """
     check_pair(logits, labels)
-    used = annotated(labels)
+    used = annotated_weight(labels)
     return reduce_entries(bce(logits, safe_target(labels)), used, reduction, class_weight)
 
 
@@ -69,8 +69,8 @@ def wne_loss(
     changes the overall scale of a batch, not the relative weights of its samples.
     """
     check_pair(logits, labels)
-    used = annotated(labels)
-    share = used.to(logits.dtype).mean(dim=-1, keepdim=True)
+    used = annotated_weight(labels)
+    share = used.mean(dim=-1, keepdim=True)
     weight = durand_weight(share, alpha, beta, gamma)
     per_entry = bce(logits, safe_target(labels)) * weight
     return reduce_entries(per_entry, used, reduction, class_weight)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import annotated, bce, check_pair, reduce_entries, safe_target
+from ._common import annotated_weight, bce, check_pair, reduce_entries, safe_target
 
 __all__ = ["fixmatch_loss"]
 
@@ -33,11 +33,11 @@ def fixmatch_loss(
     """
     check_pair(logits_weak, labels)
     check_pair(logits_strong, labels, name="labels (strong view)")
-    known = annotated(labels)
+    known = annotated_weight(labels)
     sup = reduce_entries(bce(logits_weak, safe_target(labels)), known, reduction, class_weight)
     p_w = torch.sigmoid(logits_weak.detach())
     confident = torch.maximum(p_w, 1.0 - p_w) >= threshold
     pseudo = (p_w >= 0.5).to(logits_strong.dtype)
     per_entry = bce(logits_strong, pseudo) * confident.to(logits_strong.dtype)
-    unsup = reduce_entries(per_entry, ~known, reduction, class_weight)
+    unsup = reduce_entries(per_entry, 1.0 - known, reduction, class_weight)
     return sup + lam * unsup

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import annotated, bce, check_pair, reduce_entries, safe_target
+from ._common import annotated_weight, bce, check_pair, reduce_entries, safe_target
 
 __all__ = ["sharpen", "label_assemble_loss"]
 
@@ -18,7 +18,8 @@ def sharpen(prob: torch.Tensor, tau: float = 0.5, t: float = 4.0) -> torch.Tenso
     """
     if not t >= 1.0:
         raise ValueError(f"sharpen temperature t must be >= 1; got {t}")
-    return torch.where(prob > tau, prob + (1.0 - prob) / t, prob - prob / t)
+    # a (1 - 1/t) + [a > tau] / t: both branches in float arithmetic (no boolean select)
+    return prob * (1.0 - 1.0 / t) + (prob > tau).to(prob.dtype) * (1.0 / t)
 
 
 def label_assemble_loss(
@@ -52,8 +53,8 @@ def label_assemble_loss(
     """
     check_pair(logits_weak, labels)
     check_pair(logits_strong, labels, name="labels (strong view)")
-    known = annotated(labels)
-    unknown = ~known
+    known = annotated_weight(labels)
+    unknown = 1.0 - known
     sup = reduce_entries(bce(logits_weak, safe_target(labels)), known, reduction, class_weight)
     a_w = torch.sigmoid(logits_weak)
     a_s = torch.sigmoid(logits_strong)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
-from ._common import annotated, bce, check_pair, reduce_entries, safe_target
+from ._common import annotated_weight, bce, check_pair, reduce_entries, safe_target
 
 __all__ = ["mean_teacher_loss", "linear_rampup", "sigmoid_rampup", "ema_update"]
 
@@ -34,7 +34,7 @@ def mean_teacher_loss(
     """
     check_pair(student_logits, labels)
     check_pair(teacher_logits, labels, name="labels (teacher)")
-    known = annotated(labels)
+    known = annotated_weight(labels)
     sup = reduce_entries(bce(student_logits, safe_target(labels)), known, reduction, class_weight)
     diff = torch.sigmoid(student_logits) - torch.sigmoid(teacher_logits.detach())
     every = torch.ones_like(known)
