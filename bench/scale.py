@@ -1,0 +1,156 @@
+"""Scale benchmarks: executors on one machine, and the per-run costs behind the cost model.
+
+Usage (run with ``nice``; results in bench/README.md, "Scale"):
+
+    python bench/scale.py executors --recipe digits
+    python bench/scale.py executors --recipe nih-nodule-quick
+    python bench/scale.py runcost
+
+``executors`` runs the whole ``recommend`` pipeline once per executor (local, process with 2
+workers, Ray on this machine's cores), each with an empty run cache, the same recipe and seeds;
+prints wall time (Ray: start-up of the local Ray separately), training time, jobs, runs and
+whether the gains and the plan equal local's; then the overhead per job: the same executor
+mapping a no-op over jobs carrying the recipe's arrays (nothing trained), divided by the jobs.
+
+``runcost`` times ``train_replicas`` (label-assemble, hidden 128, batch 512, one thread) for a
+few pool sizes N, classes C and replicas R on random data: seconds per replica-epoch, the input
+of the cost model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _noop(job) -> list[dict[str, float]]:
+    return [{"auc": 0.5, "ap": 0.5, "best_epoch": 0} for _ in job.seeds]
+
+
+def _plan_content(rec) -> dict:
+    plan = json.loads(rec.plan.to_json())
+    return {k: v for k, v in plan.items() if k not in ("provenance", "plan_id")}
+
+
+def executors(recipe: str, kinds: list[str]) -> None:
+    import dataclasses
+
+    from budgetplan.config import load_recipe
+    from budgetplan.planner.cache import RunCache
+    from budgetplan.planner.executor import executor_for
+    from budgetplan.planner.recommend import recommend, setup
+    from budgetplan.planner.runner import Runner, RunSpec
+
+    cfg = load_recipe(recipe)
+    ref = None
+    rows = []
+    for kind in kinds:
+        c = dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, executor=kind))
+        start = 0.0
+        if kind == "ray":
+            import ray
+
+            t = time.perf_counter()
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            start = time.perf_counter() - t
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            rec = recommend(c, cache=RunCache(Path(tmp) / "runs"))
+            wall = time.perf_counter() - t
+            # overhead per job: the same jobs (arrays, sizes) with a no-op in place of training
+            s = setup(c, cache=RunCache(enabled=False))
+            n_jobs = 40
+            specs = [RunSpec(s.base, seed) for seed in range(n_jobs)]
+            probe = Runner(
+                s.problem,
+                s.runner.config,
+                cache=RunCache(enabled=False),
+                executor=executor_for(c.simulation, c.device, 1),
+                max_replicas=1,
+                job_fn=_noop,
+            )
+            t = time.perf_counter()
+            probe.run(specs)
+            per_job = (time.perf_counter() - t) / n_jobs
+        same = "-"
+        if ref is None:
+            ref = rec
+        else:
+            cols = ["class", "gain", "ci_low", "ci_high"]
+            same = str(
+                rec.table[cols].equals(ref.table[cols]) and _plan_content(rec) == _plan_content(ref)
+            )
+        rows.append((kind, start, wall, rec.seconds, rec.runs_trained, per_job, same))
+        print(
+            f"{kind:8s} start {start:6.1f} s  wall {wall:7.1f} s  runs {rec.runs_trained:4d}  "
+            f"overhead/job {per_job * 1000:8.1f} ms  same as local: {same}",
+            flush=True,
+        )
+        if kind == "ray":
+            import ray
+
+            ray.shutdown()
+    base = rows[0][2]
+    print("\n| executor | Ray start s | wall s | x local | runs | overhead per job ms | same |")
+    print("|---|---|---|---|---|---|---|")
+    for kind, start, wall, _, runs, per_job, same in rows:
+        print(
+            f"| {kind} | {start:.1f} | {wall:.1f} | {wall / base:.2f} | {runs} | "
+            f"{per_job * 1000:.1f} | {same} |"
+        )
+
+
+def runcost(epochs: int) -> None:
+    from budgetplan.methods.trainer import TrainConfig, train_replicas
+
+    rng = np.random.default_rng(0)
+    print("| N images | C classes | R replicas | d | s per replica-epoch |")
+    print("|---|---|---|---|---|")
+    for n, c, r in [(4000, 14, 8), (16000, 14, 8), (64000, 14, 8), (16000, 50, 8), (16000, 14, 32)]:
+        d = 64
+        x = rng.normal(size=(n, d)).astype(np.float32)
+        y = (rng.random((r, n, c)) < 0.1).astype(np.float32)
+        y[:, rng.random(n) < 0.5, 1:] = np.nan
+        xv = rng.normal(size=(2000, d)).astype(np.float32)
+        yv = (rng.random((2000, c)) < 0.1).astype(np.float32)
+        cfg = TrainConfig.from_dict(
+            {
+                "method": "label-assemble",
+                "hidden": 128,
+                "batch_size": 512,
+                "max_epochs": epochs,
+                "patience": epochs,
+                "threads": 1,
+                "device": "cpu",
+                "early_stop_classes": [0],
+            }
+        )
+        t = time.perf_counter()
+        train_replicas(x, y, xv, yv, cfg, tuple(range(r)))
+        sec = (time.perf_counter() - t) / (r * epochs)
+        print(f"| {n:,} | {c} | {r} | {d} | {sec:.4f} |", flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="mode", required=True)
+    e = sub.add_parser("executors")
+    e.add_argument("--recipe", default="digits")
+    e.add_argument("--kinds", nargs="+", default=["local", "process", "ray"])
+    r = sub.add_parser("runcost")
+    r.add_argument("--epochs", type=int, default=3)
+    args = ap.parse_args()
+    if args.mode == "executors":
+        executors(args.recipe, args.kinds)
+    else:
+        runcost(args.epochs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
