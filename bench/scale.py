@@ -5,6 +5,7 @@ Usage (run with ``nice``; results in bench/README.md, "Scale"):
     python bench/scale.py executors --recipe digits
     python bench/scale.py executors --recipe nih-nodule-quick
     python bench/scale.py runcost
+    python bench/scale.py embedcost
 
 ``executors`` runs the whole ``recommend`` pipeline once per executor (local, process with 2
 workers, Ray on this machine's cores), each with an empty run cache, the same recipe and seeds;
@@ -14,7 +15,8 @@ mapping a no-op over jobs carrying the recipe's arrays (nothing trained), divide
 
 ``runcost`` times ``train_replicas`` (label-assemble, hidden 128, batch 512, one thread) for a
 few pool sizes N, classes C and replicas R on random data: seconds per replica-epoch, the input
-of the cost model.
+of the cost model. ``embedcost``: seconds per image to read and resize a 1024 x 1024 8-bit PNG
+(``read_image``) and to run DenseNet-121 (random weights, 224 x 224, batch 16, one thread).
 """
 
 from __future__ import annotations
@@ -136,6 +138,38 @@ def runcost(epochs: int) -> None:
         print(f"| {n:,} | {c} | {r} | {d} | {sec:.4f} |", flush=True)
 
 
+def embedcost(images: int = 16) -> None:
+    import torch
+    from PIL import Image
+
+    from budgetplan.embeddings.backbones import backbone_spec, load_backbone
+    from budgetplan.embeddings.extract import _embed_batch, read_image
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        yy, xx = np.mgrid[0:1024, 0:1024]
+        for i in range(images):  # smooth image plus noise: compresses like a radiograph, not noise
+            img = 128 + 60 * np.sin(xx / (40 + i)) * np.cos(yy / 55) + rng.normal(0, 8, xx.shape)
+            paths.append(str(Path(tmp) / f"x{i}.png"))
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(paths[-1])
+        t = time.perf_counter()
+        for path in paths:
+            read_image(path, 224)
+        read = (time.perf_counter() - t) / images
+        model, _ = load_backbone("densenet121-imagenet", random_weights=True)
+        spec = backbone_spec("densenet121-imagenet")
+        _embed_batch(model, paths[:2], spec, 224, torch.device("cpu"))  # warm-up
+        t = time.perf_counter()
+        _embed_batch(model, paths, spec, 224, torch.device("cpu"))
+        total = (time.perf_counter() - t) / images
+    print(
+        f"read+resize {read * 1000:.1f} ms/image; read + DenseNet-121 forward (1 thread) "
+        f"{total * 1000:.1f} ms/image"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -144,11 +178,14 @@ def main() -> int:
     e.add_argument("--kinds", nargs="+", default=["local", "process", "ray"])
     r = sub.add_parser("runcost")
     r.add_argument("--epochs", type=int, default=3)
+    sub.add_parser("embedcost")
     args = ap.parse_args()
     if args.mode == "executors":
         executors(args.recipe, args.kinds)
-    else:
+    elif args.mode == "runcost":
         runcost(args.epochs)
+    else:
+        embedcost()
     return 0
 
 
