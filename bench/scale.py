@@ -40,19 +40,19 @@ def _plan_content(rec) -> dict:
 
 
 def executors(recipe: str, kinds: list[str]) -> None:
-    import dataclasses
-
     from budgetplan.config import load_recipe
     from budgetplan.planner.cache import RunCache
     from budgetplan.planner.executor import executor_for
-    from budgetplan.planner.recommend import recommend, setup
+    from budgetplan.planner.recommend import recommend
     from budgetplan.planner.runner import Runner, RunSpec
+    from budgetplan.planner.sources import load_plan_data
+    from budgetplan.planner.study import StudyPlanner
 
     cfg = load_recipe(recipe)
     ref = None
     rows = []
     for kind in kinds:
-        c = dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, executor=kind))
+        c = cfg.with_overrides(simulation={"executor": kind})
         start = 0.0
         if kind == "ray":
             import ray
@@ -65,7 +65,7 @@ def executors(recipe: str, kinds: list[str]) -> None:
             rec = recommend(c, cache=RunCache(Path(tmp) / "runs"))
             wall = time.perf_counter() - t
             # overhead per job: the same jobs (arrays, sizes) with a no-op in place of training
-            s = setup(c, cache=RunCache(enabled=False))
+            s = StudyPlanner(c, load_plan_data(c.data), cache=RunCache(enabled=False))
             n_jobs = 40
             specs = [RunSpec(s.base, seed) for seed in range(n_jobs)]
             probe = Runner(
@@ -108,7 +108,8 @@ def executors(recipe: str, kinds: list[str]) -> None:
 
 
 def runcost(epochs: int) -> None:
-    from budgetplan.methods.trainer import TrainConfig, train_replicas
+    from budgetplan.methods.train_config import TrainConfig
+    from budgetplan.methods.trainer import train_replicas
 
     rng = np.random.default_rng(0)
     print("| N images | C classes | R replicas | d | s per replica-epoch |")

@@ -20,6 +20,7 @@ import pytest
 
 from budgetplan.cli import main
 from budgetplan.config import SimulationConfig, load_recipe
+from budgetplan.methods.train_config import TrainConfig
 from budgetplan.planner.assembly import Action, base_state
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.executor import LocalExecutor, make_executor
@@ -44,11 +45,11 @@ def ray_cluster():
 
 def _small_digits():
     """The digits recipe with small settings (as the planner tests use): seconds, not minutes."""
-    cfg = load_recipe("digits")
-    sim = dataclasses.replace(cfg.simulation, initial_seeds=2, max_seeds=2, max_candidates=2)
-    sel = dataclasses.replace(cfg.selection, max_classes=2, greedy_width=1, random_draws=1)
-    train = {**dict(cfg.train), "max_epochs": 4, "patience": 4, "hidden": 32}
-    return dataclasses.replace(cfg, simulation=sim, selection=sel, train=train)
+    return load_recipe("digits").with_overrides(
+        simulation={"initial_seeds": 2, "max_seeds": 2, "max_candidates": 2},
+        selection={"max_classes": 2, "greedy_width": 1, "random_draws": 1},
+        train={"max_epochs": 4, "patience": 4, "hidden": 32},
+    )
 
 
 def _plan_content(rec) -> dict:
@@ -123,7 +124,7 @@ def test_killed_worker_is_retried_with_the_same_result(ray_cluster, toy_data, tm
     specs = [
         RunSpec(a, s) for a in (base, base.plus(Action("good", tuple(p.train_ids)))) for s in (0, 1)
     ]
-    train = {"method": "ne", "max_epochs": 3, "hidden": 16}
+    train = TrainConfig(method="ne", max_epochs=3, hidden=16)
     expected = Runner(p, train, cache=RunCache(tmp_path / "a"), executor=LocalExecutor()).run(specs)
 
     claim = tmp_path / "victim.pid"
