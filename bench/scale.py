@@ -2,7 +2,7 @@
 
 Usage (run with ``nice``; results in bench/README.md, "Scale"):
 
-    python bench/scale.py executors --recipe digits
+    python bench/scale.py executors --recipe digits [--quick]
     python bench/scale.py executors --recipe nih-nodule-quick
     python bench/scale.py runcost
     python bench/scale.py embedcost
@@ -39,7 +39,7 @@ def _plan_content(rec) -> dict:
     return {k: v for k, v in plan.items() if k not in ("provenance", "plan_id")}
 
 
-def executors(recipe: str, kinds: list[str]) -> None:
+def executors(recipe: str, kinds: list[str], quick: bool = False) -> None:
     from budgetplan.config import load_recipe
     from budgetplan.planner.cache import RunCache
     from budgetplan.planner.executor import executor_for
@@ -48,7 +48,9 @@ def executors(recipe: str, kinds: list[str]) -> None:
     from budgetplan.planner.sources import load_plan_data
     from budgetplan.planner.study import StudyPlanner
 
-    cfg = load_recipe(recipe)
+    from budgetplan.config import quick_config
+
+    cfg = quick_config(load_recipe(recipe)) if quick else load_recipe(recipe)
     ref = None
     rows = []
     for kind in kinds:
@@ -83,10 +85,7 @@ def executors(recipe: str, kinds: list[str]) -> None:
         if ref is None:
             ref = rec
         else:
-            cols = ["class", "gain", "ci_low", "ci_high"]
-            same = str(
-                rec.table[cols].equals(ref.table[cols]) and _plan_content(rec) == _plan_content(ref)
-            )
+            same = str(rec.table.equals(ref.table) and _plan_content(rec) == _plan_content(ref))
         rows.append((kind, start, wall, rec.seconds, rec.runs_trained, per_job, same))
         print(
             f"{kind:8s} start {start:6.1f} s  wall {wall:7.1f} s  runs {rec.runs_trained:4d}  "
@@ -177,12 +176,13 @@ def main() -> int:
     e = sub.add_parser("executors")
     e.add_argument("--recipe", default="digits")
     e.add_argument("--kinds", nargs="+", default=["local", "process", "ray"])
+    e.add_argument("--quick", action="store_true", help="the recipe's --quick settings")
     r = sub.add_parser("runcost")
     r.add_argument("--epochs", type=int, default=3)
     sub.add_parser("embedcost")
     args = ap.parse_args()
     if args.mode == "executors":
-        executors(args.recipe, args.kinds)
+        executors(args.recipe, args.kinds, args.quick)
     elif args.mode == "runcost":
         runcost(args.epochs)
     else:
