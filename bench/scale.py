@@ -40,15 +40,13 @@ def _plan_content(rec) -> dict:
 
 
 def executors(recipe: str, kinds: list[str], quick: bool = False) -> None:
-    from budgetplan.config import load_recipe
+    from budgetplan.config import load_recipe, quick_config
     from budgetplan.planner.cache import RunCache
     from budgetplan.planner.executor import executor_for
     from budgetplan.planner.recommend import recommend
     from budgetplan.planner.runner import Runner, RunSpec
     from budgetplan.planner.sources import load_plan_data
     from budgetplan.planner.study import StudyPlanner
-
-    from budgetplan.config import quick_config
 
     cfg = quick_config(load_recipe(recipe)) if quick else load_recipe(recipe)
     ref = None

@@ -74,7 +74,7 @@ def test_digits_recipe_gives_the_same_gains_and_plan_on_ray(ray_cluster, tmp_pat
     assert remote.runs_trained == local.runs_trained > 0
     assert remote.runs_cached == 0
     # training is deterministic per seed, wherever it runs: every number is equal, not close
-    assert {"class", "gain", "ci_low", "ci_high", "p_value"} <= set(local.table.columns)
+    assert {"class", "gain", "gain_ci_low", "gain_ci_high", "p_value"} <= set(local.table.columns)
     pd.testing.assert_frame_equal(local.table, remote.table)
     assert _plan_content(remote) == _plan_content(local)
     # progress counted finished runs as jobs arrived: up to the total of each round
