@@ -111,7 +111,7 @@ def runcost(epochs: int) -> None:
     rng = np.random.default_rng(0)
     print("| N images | C classes | R replicas | d | s per replica-epoch |")
     print("|---|---|---|---|---|")
-    for n, c, r in [(4000, 14, 8), (16000, 14, 8), (64000, 14, 8), (16000, 50, 8), (16000, 14, 32)]:
+    for n, c, r in [(4000, 14, 8), (16000, 14, 8), (64000, 14, 4), (16000, 50, 8), (16000, 14, 32)]:
         d = 64
         x = rng.normal(size=(n, d)).astype(np.float32)
         y = (rng.random((r, n, c)) < 0.1).astype(np.float32)
