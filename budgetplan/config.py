@@ -40,7 +40,7 @@ from budgetplan.validation import (
 RECIPE_DIR = PROJECT_ROOT / "recipes"
 DEFAULT_RECIPE = "nih-nodule"
 DATA_KINDS = ("demo", "store", "digits", "nih-chexpert")
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
 COST_KEYS = ("label_cost", "default_label_cost", "image_read_cost", "unit")
 
 T = TypeVar("T")
@@ -82,7 +82,9 @@ class SimulationConfig:
     class is labelled in several sources (NIH + CheXpert), offer one candidate per source x class
     ("Effusion @ nih", "Effusion @ chexpert") instead of one for the class. ``decoy``: train a
     decoy candidate of random labels beside the real ones (a run where it comes out significant
-    is not trustworthy).
+    is not trustworthy). ``executor``:
+    ``local``, ``process`` (``workers`` processes) or ``ray`` (``ray_address``: None starts a
+    local Ray, ``auto`` or an address joins a cluster; ``ray_gpus``: GPU share per task on CUDA).
     """
 
     pool_images: int | None = 12000
@@ -95,6 +97,8 @@ class SimulationConfig:
     max_replicas: int = 64
     executor: str = "local"
     workers: int = 2
+    ray_address: str | None = None
+    ray_gpus: float = 1.0
     per_source: bool = True
     decoy: bool = True
 
@@ -107,6 +111,8 @@ class SimulationConfig:
         check_int("simulation.max_replicas", self.max_replicas, low=1)
         check_int("simulation.workers", self.workers, low=1)
         check_choice("simulation.executor", self.executor, EXECUTORS)
+        check_text("simulation.ray_address", self.ray_address, none=True)
+        check_number("simulation.ray_gpus", self.ray_gpus, low=0, low_open=True)
         check_bool("simulation.per_source", self.per_source)
         check_bool("simulation.decoy", self.decoy)
 

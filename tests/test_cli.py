@@ -15,7 +15,10 @@ def test_every_stage_has_its_sub_command() -> None:
 
 
 def test_building_the_parser_does_not_import_torch() -> None:
-    """`budgetplan --help` and argument errors must answer at once; torch costs seconds."""
-    code = "import sys, budgetplan.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    """`budgetplan --help` and argument errors must answer at once; torch and ray cost seconds."""
+    code = (
+        "import sys, budgetplan.cli as c; c.build_parser(); "
+        "print('torch' in sys.modules, 'ray' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"

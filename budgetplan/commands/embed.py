@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from budgetplan.commands.recommend import add_executor_arguments
 from budgetplan.embeddings.backbone_specs import BACKBONES
 
 
@@ -65,6 +66,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--target", default=None, help="default target class of this dataset")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    add_executor_arguments(p, default="local")
     p.set_defaults(func=run)
 
 
@@ -82,6 +84,19 @@ def run(args: argparse.Namespace) -> int:
     if unlabelled:
         print(f"note: {unlabelled} images under {args.images} have no label row and are skipped")
     shard_dir = args.out.parent / f".{args.out.name}.shards"
+    executor = None
+    if args.executor != "local":  # shards as parallel jobs: Ray tasks (one GPU each) or processes
+        import os
+
+        from budgetplan.planner.executor import make_executor
+
+        executor = make_executor(
+            args.executor,
+            os.cpu_count() or 1,
+            ray_address=args.ray_address,
+            device=args.device,
+            task_gpus=args.ray_gpus or 1.0,
+        )
     with tqdm_progress(f"embed ({args.backbone})", unit="img") as progress:
         vectors, ids, info = extract_embeddings(
             paths,
@@ -95,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             ids=list(labels.ids),
             progress=progress,
             download=args.download,
+            executor=executor,
         )
     if info.get("random_weights"):
         print(

@@ -53,6 +53,7 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         help="simulate a study with only N target positives (0 = all the data has; default: the recipe's)",
     )
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    add_executor_arguments(p, default=None)
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached runs")
     p.add_argument(
         "--no-decoy",
@@ -64,6 +65,29 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         "--quick",
         action="store_true",
         help="tiny settings for tests and smoke runs (few epochs and seeds)",
+    )
+
+
+def add_executor_arguments(p: argparse.ArgumentParser, default: str | None) -> None:
+    """``--executor``, ``--ray-address``, ``--ray-gpus`` (shared with ``embed``)."""
+    p.add_argument(
+        "--executor",
+        default=default,
+        choices=["local", "process", "ray"],
+        help="where jobs run: local (this process), process (a pool of processes) or ray (a local "
+        "Ray or a cluster; needs the 'ray' extra); default: " + (default or "the recipe's"),
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --executor ray: 'auto' or host:port of an existing cluster "
+        "(default: start a local Ray with this machine's cores)",
+    )
+    p.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=None,
+        help="with --executor ray on CUDA: GPU share per task (0.25 = four tasks per GPU; default 1)",
     )
 
 
@@ -104,6 +128,8 @@ def load_config(args: argparse.Namespace) -> RecommendConfig:
                 "store": args.store,
             }
         )
+    sim = {"executor": args.executor, "ray_address": args.ray_address, "ray_gpus": args.ray_gpus}
+    sim = {k: v for k, v in sim.items() if v is not None}
     cfg = cfg.with_overrides(
         target=args.target,
         budget=args.budget,
@@ -113,8 +139,12 @@ def load_config(args: argparse.Namespace) -> RecommendConfig:
         device=args.device,
         cost_file=args.cost_file,
         data=data,
-        simulation={"decoy": False} if args.no_decoy else None,
+        simulation={**sim, **({"decoy": False} if args.no_decoy else {})} or None,
     )
+    if cfg.simulation.executor == "ray":  # a missing Ray fails now, not after loading the data
+        from budgetplan.planner.ray_executor import import_ray
+
+        import_ray()
     return quick_config(cfg) if args.quick else cfg
 
 

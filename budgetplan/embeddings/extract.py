@@ -10,6 +10,11 @@ shard is written atomically as ``shard-<k>.npy`` under ``shard_dir/<fingerprint>
 fingerprint hashes the backbone, weights, image size and the ordered list of paths. A rerun with
 the same inputs skips the finished shards; other inputs never reuse them.
 
+Parallel: with an ``executor`` (e.g. ``budgetplan.planner.ray_executor.RayExecutor``: anything
+with ``map(fn, jobs)`` yielding ``(index, result)`` as jobs finish), every missing shard is one
+job (:class:`ShardJob`, run by :func:`embed_shard`, which loads the backbone once per worker
+process); this process writes each returned shard at once, so resuming works the same way.
+
 Unreadable image: an :class:`InputFileError` naming the file. We stop rather than skip because a
 skipped image would silently drop a labelled row; the finished shards are kept, so after fixing
 or removing the file (and its label row) a rerun continues where it stopped.
@@ -188,6 +193,7 @@ def extract_embeddings(
     seed: int = 0,
     progress: ProgressFn | None = None,
     download: bool = False,
+    executor: Any = None,
 ) -> Extracted:
     """Embed ``image_paths`` with ``backbone``: (vectors (N, 1024) unit-norm, ids, provenance).
 
@@ -208,6 +214,7 @@ def extract_embeddings(
             ``torch.random.fork_rng``, so the caller's global torch RNG state is restored).
         progress: ``progress(done, total, message)``.
         download: fetch the standard weights into the library's cache when they are missing.
+        executor: run the missing shards as parallel jobs (module doc); None: here, in order.
 
     Returns:
         :class:`Extracted` ``(vectors, ids, info)``; ``info`` has ``backbone``, ``weights``, ``random_weights``,
@@ -225,50 +232,130 @@ def extract_embeddings(
     if len(row_ids) != len(paths):
         raise BudgetplanError(f"{len(row_ids)} ids for {len(paths)} images")
     report = progress or (lambda d, t, m: None)
-    dev = resolve_device(device)
-
-    with torch.random.fork_rng(devices=[]):  # random init without touching global RNG state
-        torch.random.manual_seed(seed)
-        model, info = load_backbone(
-            backbone, weights=weights, random_weights=random_weights, download=download
-        )
-    model = model.to(dev)
+    job = ShardJob(
+        (), backbone, _str(weights), random_weights, seed, str(device), batch_size, image_size
+    )
+    if executor is None:
+        model, info, dev = _model(job, keep=False, download=download)
+    else:  # the workers load the model; here only check the weights and record provenance
+        _, info = _load_backbone(job, download=download)
     info = {**info, "backbone": backbone, "image_size": image_size, "dim": spec.dim}
 
     shard_size = max(batch_size, -(-shard_size // batch_size) * batch_size)
     n = len(paths)
     n_shards = -(-n // shard_size)
+    bounds = [(k * shard_size, min(n, (k + 1) * shard_size)) for k in range(n_shards)]
     folder: Path | None = None
     if shard_dir is not None:
         folder = Path(shard_dir) / fingerprint(paths, backbone, str(info["weights"]), image_size)
         folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(folder / "inputs.json", {**info, "n_images": n, "shard_size": shard_size})
 
-    parts: list[np.ndarray] = []
+    def shard_file(k: int) -> Path | None:
+        return folder / f"shard-{k:06d}.npy" if folder is not None else None
+
+    parts: dict[int, np.ndarray] = {}
+    todo: list[int] = []
     done = 0
     report(0, n, f"embedding with {backbone}")
-    for k in range(n_shards):
-        lo, hi = k * shard_size, min(n, (k + 1) * shard_size)
-        shard_file = folder / f"shard-{k:06d}.npy" if folder is not None else None
-        if shard_file is not None and shard_file.is_file():
-            arr = _load_shard(shard_file, hi - lo, spec.dim)
-            if arr is not None:
-                parts.append(arr)
-                done = hi
-                report(done, n, f"shard {k + 1}/{n_shards} already done")
-                continue
-        chunk = []
-        for b in range(lo, hi, batch_size):
-            batch = paths[b : min(hi, b + batch_size)]
-            chunk.append(_embed_batch(model, batch, spec, image_size, dev))
-            done = b + len(batch)
+    for k, (lo, hi) in enumerate(bounds):
+        f = shard_file(k)
+        arr = _load_shard(f, hi - lo, spec.dim) if f is not None and f.is_file() else None
+        if arr is None:
+            todo.append(k)
+            continue
+        parts[k] = arr
+        done += hi - lo
+        report(done, n, f"shard {k + 1}/{n_shards} already done")
+
+    def finished(k: int, arr: np.ndarray) -> None:
+        f = shard_file(k)
+        if f is not None:
+            save_npy_atomic(f, arr)
+        parts[k] = arr
+
+    if executor is None:
+        for k in todo:
+            lo, hi = bounds[k]
+            chunk = []
+            for b in range(lo, hi, batch_size):
+                batch = paths[b : min(hi, b + batch_size)]
+                chunk.append(_embed_batch(model, batch, spec, image_size, dev))
+                done += len(batch)
+                report(done, n, f"shard {k + 1}/{n_shards}")
+            finished(k, np.concatenate(chunk, axis=0))
+    else:
+        jobs = [job._replace(paths=tuple(paths[slice(*bounds[k])])) for k in todo]
+        for j, arr in executor.map(embed_shard, jobs):
+            k = todo[j]
+            lo, hi = bounds[k]
+            if arr.shape != (hi - lo, spec.dim):
+                raise BudgetplanError(f"shard {k}: a worker returned shape {arr.shape}")
+            finished(k, arr)
+            done += hi - lo
             report(done, n, f"shard {k + 1}/{n_shards}")
-        arr = np.concatenate(chunk, axis=0)
-        if shard_file is not None:
-            save_npy_atomic(shard_file, arr)
-        parts.append(arr)
-    vectors = np.concatenate(parts, axis=0)
+    vectors = np.concatenate([parts[k] for k in range(n_shards)], axis=0)
     return Extracted(vectors, row_ids, info)
+
+
+class ShardJob(NamedTuple):
+    """One shard for a worker: what decides its vectors (picklable, no model inside)."""
+
+    paths: tuple[str, ...]
+    backbone: str
+    weights: str | None
+    random_weights: bool
+    seed: int
+    device: str
+    batch_size: int
+    image_size: int
+
+
+def embed_shard(job: ShardJob) -> np.ndarray:
+    """Embed ``job.paths`` (a job of :func:`extract_embeddings`'s executor): (n, dim) float32."""
+    model, _, dev = _model(job)
+    spec = backbone_spec(job.backbone)
+    bs = job.batch_size
+    batches = [job.paths[b : b + bs] for b in range(0, len(job.paths), bs)]
+    return np.concatenate(
+        [_embed_batch(model, b, spec, job.image_size, dev) for b in batches], axis=0
+    )
+
+
+_MODEL: dict[tuple, tuple[torch.nn.Module, dict[str, Any], torch.device]] = {}
+
+
+def _model(
+    job: ShardJob, keep: bool = True, download: bool = False
+) -> tuple[torch.nn.Module, dict[str, Any], torch.device]:
+    """The job's backbone on its device; ``keep``: load it once per process (a worker runs
+    many shards)."""
+    key = (job.backbone, job.weights, job.random_weights, job.seed, job.device)
+    if key in _MODEL:
+        return _MODEL[key]
+    dev = resolve_device(job.device)
+    model, info = _load_backbone(job, download=download)
+    loaded = (model.to(dev), info, dev)
+    if keep:
+        _MODEL.clear()
+        _MODEL[key] = loaded
+    return loaded
+
+
+def _load_backbone(job: ShardJob, download: bool = False) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Workers never download: the driver fetched the weights (``download``) before any job."""
+    with torch.random.fork_rng(devices=[]):  # random init without touching global RNG state
+        torch.random.manual_seed(job.seed)
+        return load_backbone(
+            job.backbone,
+            weights=job.weights,
+            random_weights=job.random_weights,
+            download=download,
+        )
+
+
+def _str(path: str | os.PathLike[str] | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _embed_batch(
@@ -309,6 +396,8 @@ def _load_shard(path: Path, rows: int, dim: int) -> np.ndarray | None:
 
 __all__ = [
     "Extracted",
+    "ShardJob",
+    "embed_shard",
     "extract_embeddings",
     "match_images",
     "read_image",

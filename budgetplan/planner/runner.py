@@ -5,7 +5,9 @@ groups the rest into jobs of at most ``max_replicas`` replicas. Each job is ONE 
 ``budgetplan.methods.trainer.train_replicas`` (every replica its own masked labels and seed), so
 K candidates x S seeds of a round train as one batched model. Jobs go through an executor
 (``budgetplan.planner.executor``) and every finished job's runs are written to the cache at once,
-so an interrupted simulation keeps what it finished.
+so an interrupted simulation keeps what it finished. An executor that runs jobs elsewhere gets
+the arrays every job shares once (``executor.share``: Ray's object store) and a round split into
+at least ``executor.parallelism`` jobs.
 
 Each run records the target's ROC AUC and average precision on the test split (all labels,
 never masked). Gains over the baseline are paired by seed (``budgetplan.planner.stats``).
@@ -17,7 +19,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -140,6 +142,7 @@ class Runner:
             k: v for k, v in self.config.to_dict().items() if k not in ("device", "threads")
         }
         self._soft: SoftExposureInputs | None = None
+        self._shared: dict[str, Any] | None = None
 
     def soft_exposure(self) -> SoftExposureInputs | None:
         """Relations the soft-exposure methods (se-l, se-i, se; seed 001 Eq. 4-8) need, from the pool.
@@ -169,6 +172,22 @@ class Runner:
                 label_distance(p.x_train, p.y_train), idx, knn_distances_from_similarities(sims)
             )
         return self._soft
+
+    def shared_arrays(self) -> dict[str, Any]:
+        """The job fields every job reads; an executor with ``share`` (Ray) stores them once."""
+        if self._shared is None:
+            p = self.problem
+            values = {
+                "x_train": p.x_train,
+                "x_val": p.x_val,
+                "y_val": p.y_val,
+                "x_test": p.x_test,
+                "y_test": p.y_test,
+                "soft_exposure": self.soft_exposure(),
+            }
+            share = getattr(self.executor, "share", None)
+            self._shared = dict(share(values)) if share is not None else values
+        return self._shared
 
     def key(self, spec: RunSpec) -> str:
         return run_key(
@@ -211,27 +230,27 @@ class Runner:
 
     def _train(self, todo: dict[str, RunSpec], label: str) -> dict[str, RunResult]:
         items = list(todo.items())
-        groups = [items[i : i + self.max_replicas] for i in range(0, len(items), self.max_replicas)]
+        size = self.max_replicas
+        parallel = int(getattr(self.executor, "parallelism", 1))
+        if parallel > 1:  # enough jobs to keep every worker busy
+            size = min(size, -(-len(items) // parallel))
+        groups = [items[i : i + size] for i in range(0, len(items), size)]
         p = self.problem
         total = len(items)
         done = 0
         local = isinstance(self.executor, LocalExecutor)
         jobs = []
+        shared = self.shared_arrays()
         for group in groups:
             y = np.stack(
                 [spec.assembly.apply((p.y_train, p.train_ids, p.classes)) for _, spec in group]
             )
             job = TrainJob(
-                p.x_train,
-                y,
-                p.x_val,
-                p.y_val,
-                p.x_test,
-                p.y_test,
-                p.target_index,
-                self.config,
-                tuple(spec.training_seed for _, spec in group),
-                self.soft_exposure(),
+                y_train=y,
+                target_index=p.target_index,
+                config=self.config,
+                seeds=tuple(spec.training_seed for _, spec in group),
+                **shared,
             )
             if local and self.progress is not None:
                 job.progress = self._inner_progress(done, len(group), total, label)

@@ -43,7 +43,7 @@ from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.costs import CostModel
 from budgetplan.planner.draws import Draws
-from budgetplan.planner.executor import make_executor
+from budgetplan.planner.executor import executor_for
 from budgetplan.planner.plan import AnnotationPlan
 from budgetplan.planner.predictor import PredictorReport, fit_predictor, predict_gains
 from budgetplan.planner.problem import DECOY, SimProblem, prepare_problem, with_decoy
@@ -198,7 +198,7 @@ class StudyPlanner:
             self.problem,
             config.train,
             cache=cache,
-            executor=make_executor(config.simulation.executor, config.simulation.workers),
+            executor=executor_for(config.simulation, config.device, config.train.threads or 1),
             max_replicas=config.simulation.max_replicas,
             job_fn=job_fn,
             progress=progress,

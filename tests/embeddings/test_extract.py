@@ -91,6 +91,42 @@ def test_random_weights_give_unit_1024_vectors_and_resume_from_shards(
     np.testing.assert_allclose(again.vectors, out.vectors, atol=1e-5)
 
 
+def test_shards_as_executor_jobs_equal_the_local_loop_and_resume(
+    images: list[Path], tmp_path: Path
+) -> None:
+    """The path ``embed --executor ray`` takes (one job per missing shard, the caller writes
+    each result), run by an in-process executor; Ray itself is tested in tests/planner/test_ray.py."""
+    from budgetplan.planner.executor import LocalExecutor
+
+    kw = {"random_weights": True, "batch_size": 2, "image_size": SIZE, "shard_size": 2}
+    local = extract_embeddings(images, **kw)
+    shards = tmp_path / "shards"
+    seen: list[int] = []
+    jobs: list[extract.ShardJob] = []
+
+    class Recording(LocalExecutor):
+        def map(self, fn, todo):  # type: ignore[no-untyped-def]
+            jobs.extend(todo)
+            return super().map(fn, todo)
+
+    out = extract_embeddings(
+        images,
+        **kw,
+        shard_dir=shards,
+        executor=Recording(),
+        progress=lambda d, t, m: seen.append(d),
+    )
+    assert np.array_equal(out.vectors, local.vectors) and out.ids == local.ids
+    assert [len(j.paths) for j in jobs] == [2, 2, 1] and seen[-1] == 5
+    files = sorted(shards.rglob("shard-*.npy"))
+    assert len(files) == 3
+    files[0].unlink()  # a rerun submits only the missing shard
+    jobs.clear()
+    again = extract_embeddings(images, **kw, shard_dir=shards, executor=Recording())
+    assert [j.paths for j in jobs] == [tuple(str(p) for p in images[:2])]
+    assert np.array_equal(again.vectors, out.vectors)
+
+
 @pytest.mark.parametrize("backbone", ["densenet121-imagenet", "xrv-densenet121-all"])
 def test_refuses_without_weights(
     backbone: str, images: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
