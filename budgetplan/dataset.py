@@ -28,7 +28,7 @@ from budgetplan.data.csv_labels import load_label_csv, save_label_csv
 from budgetplan.data.label_table import LabelTable
 from budgetplan.embeddings.store import EmbeddingStore
 from budgetplan.errors import DataMismatchError, InputFileError
-from budgetplan.io import atomic_dir, write_json_atomic
+from budgetplan.io import atomic_dir, check_not_inputs, check_replaceable, write_json_atomic
 
 FORMAT_VERSION = 1
 INFO, LABELS, EMBEDDINGS = "dataset.json", "labels.csv.gz", "embeddings"
@@ -127,6 +127,7 @@ class Dataset:
         default_target: str | None = None,
         overwrite: bool = False,
         progress: Callable[[int, int, str], None] | None = None,
+        inputs: Iterable[str | os.PathLike[str]] = (),
         **manifest: Any,
     ) -> Dataset:
         """Write labels + embeddings as one dataset directory (atomically) and open it.
@@ -134,17 +135,23 @@ class Dataset:
         ``ids`` name the rows of ``vectors``; the label rows are reordered to match. Ids in the
         labels without an embedding, or the reverse, raise :class:`DataMismatchError` with counts
         and examples. ``manifest`` goes to :meth:`EmbeddingStore.create` (``backbone``,
-        ``simulated``, ``index``, ...).
+        ``simulated``, ``index``, ...). ``overwrite`` replaces only a dataset directory (one
+        holding dataset.json) that holds none of ``inputs`` (the files it is made from).
         """
         root = Path(root)
+        check_not_inputs([root], inputs)
+        if root.exists() or root.is_symlink():
+            if not overwrite:
+                raise InputFileError(
+                    root, "already exists; choose another directory or pass overwrite"
+                )
+            check_replaceable(root, INFO)
         id_list = [str(i).strip() for i in ids]
         check_ids_match(labels.ids, id_list)
         aligned = labels.reindex(id_list)
         if default_target is not None:
             default_target = aligned.classes[aligned.class_index(default_target)]
-        if root.exists() and not overwrite:
-            raise InputFileError(root, "already exists; choose another directory or pass overwrite")
-        with atomic_dir(root) as tmp:
+        with atomic_dir(root, overwrite=overwrite, marker=INFO) as tmp:
             store = EmbeddingStore.create(
                 tmp / EMBEDDINGS, vectors, id_list, progress=progress, **manifest
             )
