@@ -27,8 +27,14 @@ import numpy as np
 from budgetplan.data.csv_labels import load_label_csv, save_label_csv
 from budgetplan.data.label_table import LabelTable
 from budgetplan.embeddings.store import EmbeddingStore
-from budgetplan.errors import DataMismatchError, InputFileError
-from budgetplan.io import atomic_dir, check_not_inputs, check_replaceable, write_json_atomic
+from budgetplan.errors import DataMismatchError, InputFileError, shown
+from budgetplan.io import (
+    atomic_dir,
+    check_not_inputs,
+    check_replaceable,
+    check_writable,
+    write_json_atomic,
+)
 
 FORMAT_VERSION = 1
 INFO, LABELS, EMBEDDINGS = "dataset.json", "labels.csv.gz", "embeddings"
@@ -44,7 +50,7 @@ def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]
         for row, i in enumerate(emb):
             if i in seen:
                 raise DataMismatchError(
-                    f"embedding ids are not unique: {i!r} appears again at row {row}"
+                    f"embedding ids are not unique: {shown(i)} appears again at row {row}"
                 )
             seen.add(i)
     no_emb = [i for i in lab if i not in emb_set]
@@ -53,13 +59,33 @@ def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]
         parts = []
         if no_emb:
             parts.append(
-                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {no_emb[:3]})"
+                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {shown(no_emb[:3])})"
             )
         if no_lab:
             parts.append(
-                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {no_lab[:3]})"
+                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {shown(no_lab[:3])})"
             )
         raise DataMismatchError("ids of labels and embeddings differ: " + "; ".join(parts))
+
+
+def check_dataset_target(
+    root: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Refuse, before any work, a dataset directory that cannot or must not be written.
+
+    ``root`` must not exist, or (with ``overwrite``) be a dataset budgetplan wrote (it holds
+    dataset.json) that holds none of ``inputs``; its parent must be writable. One-line errors.
+    """
+    root = Path(root)
+    check_not_inputs([root], inputs)
+    if root.exists() or root.is_symlink():
+        if not overwrite:
+            raise InputFileError(root, "already exists; choose another directory or pass overwrite")
+        check_replaceable(root, INFO)
+    check_writable(root.parent, directory=True)
 
 
 @dataclass
@@ -139,13 +165,7 @@ class Dataset:
         holding dataset.json) that holds none of ``inputs`` (the files it is made from).
         """
         root = Path(root)
-        check_not_inputs([root], inputs)
-        if root.exists() or root.is_symlink():
-            if not overwrite:
-                raise InputFileError(
-                    root, "already exists; choose another directory or pass overwrite"
-                )
-            check_replaceable(root, INFO)
+        check_dataset_target(root, overwrite=overwrite, inputs=inputs)
         id_list = [str(i).strip() for i in ids]
         check_ids_match(labels.ids, id_list)
         aligned = labels.reindex(id_list)
@@ -273,4 +293,10 @@ def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-__all__ = ["Dataset", "open_dataset", "check_ids_match", "copy_with_labels"]
+__all__ = [
+    "Dataset",
+    "open_dataset",
+    "check_dataset_target",
+    "check_ids_match",
+    "copy_with_labels",
+]

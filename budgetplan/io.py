@@ -110,12 +110,14 @@ def check_replaceable(path: str | os.PathLike[str], marker: str | None) -> None:
 def check_not_inputs(
     outputs: Iterable[str | os.PathLike[str]], inputs: Iterable[str | os.PathLike[str] | None]
 ) -> None:
-    """Refuse an output that is one of the inputs, or a directory holding one (one line)."""
+    """Refuse an output that is one of the inputs, a directory holding one, or a path inside
+    an input directory (a store), with one line naming both."""
     ins = [(Path(i), _resolved(i)) for i in inputs if i is not None]
     for out in outputs:
         o = _resolved(out)
         for given, r in ins:
-            if o == r or o in r.parents or _same_file(out, given):
+            inside = r.is_dir() and r in o.parents
+            if o == r or o in r.parents or inside or _same_file(out, given):
                 raise InputFileError(
                     out,
                     f"would overwrite the input {given}; refusing (choose another output path)",

@@ -223,6 +223,19 @@ class AnnotationPlan:
         expected = (self.provenance.get("store") or {}).get("checksum")
         return not expected or expected == store_checksum
 
+    def check_classes(self, classes: Sequence[str], where: str = "plan") -> None:
+        """Refuse a plan whose target or action classes a store does not have (an edited plan,
+        or a plan made on another store): its worklist would send annotators after a class
+        that is not there."""
+        known = set(classes)
+        for name, what in [(self.target, "target"), *((a.class_name, "action class") for a in self.actions)]:
+            if name not in known:
+                raise InputFileError(
+                    where,
+                    f"{what} {shown(name)} is not a class of the store "
+                    f"({', '.join(list(classes)[:30])}); was the plan made on another store?",
+                )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
