@@ -266,6 +266,36 @@ def open_dataset(store: str | os.PathLike[str] | None = None) -> Dataset:
     return Dataset.open(root)
 
 
+def prune_datasets(
+    root: str | os.PathLike[str], keep: int, protect: Iterable[str | os.PathLike[str]] = ()
+) -> list[Path]:
+    """Delete all but the ``keep`` most recently used datasets directly under ``root`` (e.g. the
+    app's uploads); ``protect`` (the ones in use) count as just used and are never deleted.
+    Only directories holding dataset.json are touched. Returns the deleted directories."""
+    import shutil
+
+    root = Path(root)
+    for p in protect:
+        if (Path(p) / INFO).is_file():
+            try:
+                os.utime(p)
+            except OSError:
+                pass
+    kept = {Path(p).resolve() for p in protect}
+    try:
+        found = [d for d in root.iterdir() if d.is_dir() and (d / INFO).is_file()]
+    except OSError:
+        return []
+    found.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    removed = []
+    for d in found[keep:]:
+        if d.resolve() in kept:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
 def _read_info(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputFileError(
@@ -299,4 +329,5 @@ __all__ = [
     "check_dataset_target",
     "check_ids_match",
     "copy_with_labels",
+    "prune_datasets",
 ]
