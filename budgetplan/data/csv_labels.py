@@ -154,7 +154,7 @@ def load_label_csv(
         )
     if len(df) == 0:
         raise InputFileError(path, "has a header but no rows")
-    _check_short_rows(path, sep, df.shape[1])
+    _check_rows(path, sep, df)
 
     ids = df[id_column].str.strip().to_numpy(dtype=object)
     blank = ids == ""
@@ -263,6 +263,8 @@ def save_label_csv(table: LabelTable, path: str | os.PathLike[str]) -> None:
 # ---------------------------------------------------------------------- helpers
 #: Most columns a label CSV may have (a header wider than this is refused before parsing).
 MAX_COLUMNS = 10_000
+#: Longest cell (characters): ids, labels, paths. A longer one is refused, naming its row.
+MAX_CELL = 4096
 #: Longest header line read (bytes): far beyond MAX_COLUMNS names of reasonable length.
 MAX_HEADER_BYTES = 4 << 20
 
@@ -287,34 +289,40 @@ def check_header(path: Path, sep: str = ",") -> None:
         )
 
 
-def _check_short_rows(path: Path, sep: str, n_columns: int) -> None:
-    """A row with fewer fields than the header is an error naming it: pandas would fill the
-    missing fields with blanks, i.e. "not annotated", and answer from labels that are not there.
+def _check_rows(path: Path, sep: str, df: pd.DataFrame) -> None:
+    """Rows with fewer fields than the header, and cells longer than :data:`MAX_CELL`, are
+    errors naming the row (and column). pandas would fill missing fields with blanks, i.e. "not
+    annotated", and answer from labels that are not there; and one 10 MB id made every id a
+    10 MB fixed-width string (gigabytes for a few hundred rows).
 
     Counts separators per line on the raw bytes (vectorised; the ``csv`` module when fields are
-    quoted), so it adds milliseconds, not a second parse.
+    quoted), so it adds milliseconds, not a second parse; cells are measured only when a line
+    is longer than MAX_CELL.
     """
+    n_columns = df.shape[1]
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rb") as fh:
             data = fh.read()
     except (OSError, EOFError) as e:
         raise InputFileError(path, f"cannot read: {_one_line(e)}") from None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    if not data.endswith(b"\n"):
+        newlines = np.append(newlines, len(data))
+    starts = np.concatenate(([0], newlines[:-1] + 1))
+    length = newlines - starts
+    if length.size and int(length.max()) > MAX_CELL:
+        _check_cell_lengths(path, df)
     if b'"' in data:
         counts, lines = _field_counts_quoted(data, sep)
     else:
-        buf = np.frombuffer(data, dtype=np.uint8)
-        newlines = np.flatnonzero(buf == 10)
-        if not data.endswith(b"\n"):
-            newlines = np.append(newlines, len(data))
-        starts = np.concatenate(([0], newlines[:-1] + 1))
-        length = newlines - starts
         length -= (length > 0) & (buf[np.maximum(newlines - 1, 0)] == 13)  # \r\n endings
         seps_before = np.searchsorted(np.flatnonzero(buf == ord(sep)), newlines)
-        counts = np.diff(seps_before, prepend=0) + 1
+        all_counts = np.diff(seps_before, prepend=0) + 1
         keep = length > 0  # pandas skips blank lines
         lines = np.flatnonzero(keep)[1:] + 1  # 1-based file lines of the data rows
-        counts = counts[keep][1:]
+        counts = all_counts[keep][1:]
     short = np.flatnonzero(np.asarray(counts) < n_columns)
     if short.size:
         r = int(short[0])
@@ -324,6 +332,18 @@ def _check_short_rows(path: Path, sep: str, n_columns: int) -> None:
             f"row {r + 1} (line {int(lines[r])}): has {int(counts[r])} fields but the header has "
             f"{n_columns}; every row needs a value (or an empty field) for each column{extra}",
         )
+
+
+def _check_cell_lengths(path: Path, df: pd.DataFrame) -> None:
+    for c in df.columns:
+        lengths = df[c].str.len().to_numpy(dtype=np.int64, na_value=0)
+        if lengths.size and int(lengths.max()) > MAX_CELL:
+            r = int(np.argmax(lengths))
+            raise InputFileError(
+                path,
+                f"{_where(r)}, column {shown(c)}: a cell of {int(lengths[r]):,} characters "
+                f"({shown(df[c].iloc[r], 40)}); cells are at most {MAX_CELL:,}",
+            )
 
 
 def _field_counts_quoted(data: bytes, sep: str) -> tuple[list[int], list[int]]:

@@ -15,6 +15,8 @@ import numpy as np
 
 from budgetplan.errors import InputFileError, shown
 
+#: Longest image id (characters), as in a label CSV's cells.
+MAX_ID = 4096
 #: Names of the array an ``.npz`` may hold besides others.
 NPZ_NAMES = ("embeddings", "vectors", "features")
 
@@ -99,6 +101,11 @@ def parse_ids(lines: Sequence[str], where: str | Path) -> list[str]:
     ids = [s.strip() for s in lines]
     seen: dict[str, int] = {}
     for i, s in enumerate(ids):
+        if len(s) > MAX_ID:
+            raise InputFileError(
+                where, f"line {i + 1}: an id of {len(s):,} characters ({shown(s, 40)}); "
+                f"ids are at most {MAX_ID:,}"
+            )
         if not s:
             raise InputFileError(
                 where, f"line {i + 1} is blank; every row of the embeddings needs an id"
