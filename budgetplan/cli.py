@@ -57,12 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)  # --help and usage errors print here
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         result = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
     except BudgetplanError as exc:
@@ -100,7 +100,7 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured in tests)
         pass
 
 

@@ -154,8 +154,9 @@ def check_writable(path: str | os.PathLike[str], *, directory: bool = False) -> 
 
 def describe_os_error(exc: OSError) -> str:
     """One line for an operating-system error (what the CLI and the app print), with a hint."""
-    where = f"{exc.filename}: " if exc.filename else ""
-    text = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+    name = " ".join(str(exc.filename).split())[:300] if exc.filename is not None else ""
+    where = f"{name}: " if name else ""
+    text = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0][:300]
     hint = {
         errno.ENOSPC: "; free some space, or point BUDGETPLAN_CACHE / --out at another disk",
         errno.EROFS: "; the file system is read-only: choose a writable place "
@@ -173,7 +174,9 @@ _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 def make_temp_dir(parent: Path, name: str, suffix: str) -> Path:
     """``parent/.<name>.p<pid>h<host>.<random><suffix>``: a temp dir that says who owns it."""
-    return Path(tempfile.mkdtemp(prefix=f".{name}.p{os.getpid()}h{_HOST}.", suffix=suffix, dir=parent))
+    return Path(
+        tempfile.mkdtemp(prefix=f".{name}.p{os.getpid()}h{_HOST}.", suffix=suffix, dir=parent)
+    )
 
 
 def clean_stale_temp(
@@ -187,7 +190,7 @@ def clean_stale_temp(
     """
     owned = re.compile(rf"^\.{re.escape(name)}\.p(\d+)h([0-9a-f]{{8}})\.")
     legacy = re.compile(rf"^\.{re.escape(name)}\.[^.]+$")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(parent.iterdir())
     except OSError:

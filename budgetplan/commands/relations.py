@@ -52,7 +52,6 @@ def open_and_target(args: argparse.Namespace) -> tuple[Any, str]:
     """The dataset of ``--store`` and the resolved target name (a bad name raises with hints)."""
     from budgetplan.dataset import open_dataset
     from budgetplan.errors import BudgetplanError
-
     from budgetplan.io import check_writable
     from budgetplan.relations.table import check_target_positives
 

@@ -314,6 +314,8 @@ def _check_rows(path: Path, sep: str, df: pd.DataFrame) -> None:
     length = newlines - starts
     if length.size and int(length.max()) > MAX_CELL:
         _check_cell_lengths(path, df)
+    counts: Sequence[int] | np.ndarray
+    lines: Sequence[int] | np.ndarray
     if b'"' in data:
         counts, lines = _field_counts_quoted(data, sep)
     else:

@@ -103,15 +103,18 @@ def parse_ids(lines: Sequence[str], where: str | Path) -> list[str]:
     for i, s in enumerate(ids):
         if len(s) > MAX_ID:
             raise InputFileError(
-                where, f"line {i + 1}: an id of {len(s):,} characters ({shown(s, 40)}); "
-                f"ids are at most {MAX_ID:,}"
+                where,
+                f"line {i + 1}: an id of {len(s):,} characters ({shown(s, 40)}); "
+                f"ids are at most {MAX_ID:,}",
             )
         if not s:
             raise InputFileError(
                 where, f"line {i + 1} is blank; every row of the embeddings needs an id"
             )
         if s in seen:
-            raise InputFileError(where, f"duplicate id {shown(s)} on lines {seen[s] + 1} and {i + 1}")
+            raise InputFileError(
+                where, f"duplicate id {shown(s)} on lines {seen[s] + 1} and {i + 1}"
+            )
         seen[s] = i
     return ids
 

@@ -89,7 +89,9 @@ def _clean_ids(ids: Iterable[object], n: int) -> list[str]:
     seen: dict[str, int] = {}
     for row, i in enumerate(out):
         if not i or "\n" in i or "\r" in i:
-            raise DataMismatchError(f"id at row {row} is blank or contains a line break: {shown(i)}")
+            raise DataMismatchError(
+                f"id at row {row} is blank or contains a line break: {shown(i)}"
+            )
         if i in seen:
             raise DataMismatchError(
                 f"duplicate id {shown(i)} at rows {seen[i]} and {row}; ids must be unique"

@@ -85,7 +85,9 @@ class PlanAction:
                 f"plan action {shown(self.class_name)}: n_images is {self.n_images} but {len(self.image_ids)} image ids are listed"
             )
         if len(set(self.image_ids)) != len(self.image_ids):
-            raise PlanValidationError(f"plan action {shown(self.class_name)}: an image is listed twice")
+            raise PlanValidationError(
+                f"plan action {shown(self.class_name)}: an image is listed twice"
+            )
         if not math.isfinite(self.cost) or self.cost < 0:
             raise PlanValidationError(
                 f"plan action {shown(self.class_name)}: cost {self.cost!r} must be >= 0"
@@ -228,7 +230,10 @@ class AnnotationPlan:
         or a plan made on another store): its worklist would send annotators after a class
         that is not there."""
         known = set(classes)
-        for name, what in [(self.target, "target"), *((a.class_name, "action class") for a in self.actions)]:
+        for name, what in [
+            (self.target, "target"),
+            *((a.class_name, "action class") for a in self.actions),
+        ]:
             if name not in known:
                 raise InputFileError(
                     where,

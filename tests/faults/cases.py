@@ -38,6 +38,7 @@ import numpy as np
 
 OUTCOMES = ("clear", "flawed", "traceback", "crash", "silent", "data-loss", "skipped")
 
+
 def _root() -> Path:
     """The source tree of the budgetplan imported (child processes get the same one)."""
     import budgetplan
@@ -93,9 +94,7 @@ def script(code: str, timeout: float = 60, **popen: object) -> Run:
     )
     sig = -p.returncode if p.returncode < 0 else None
     tb = p.stderr if "Traceback (most recent call last)" in p.stderr else None
-    return Run(
-        None if sig else p.returncode, p.stdout, p.stderr, tb, sig, time.perf_counter() - t0
-    )
+    return Run(None if sig else p.returncode, p.stdout, p.stderr, tb, sig, time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------- grading
@@ -249,7 +248,9 @@ def write_plan(path: Path, target: str = "Nodule", action_class: str = "Mass") -
     from budgetplan.planner.plan import AnnotationPlan, PlanAction
 
     costs = CostModel({}, default_label_cost=1.0, image_read_cost=0.0, unit="labels")
-    action = PlanAction("annotate-class", action_class, "site", ["img0001.png", "img0002.png"], 2, 2.0)
+    action = PlanAction(
+        "annotate-class", action_class, "site", ["img0001.png", "img0002.png"], 2, 2.0
+    )
     plan = AnnotationPlan(
         target=target,
         budget=5.0,
@@ -327,7 +328,11 @@ def _(tmp: Path) -> str:
 
     w = workspace(tmp)
     run = ingest(w, w.store, "--overwrite", "--name", "again")
-    ok = run.code == 0 and Dataset.open(w.store).name == "again" and not leftovers(tmp / "ws", "store")
+    ok = (
+        run.code == 0
+        and Dataset.open(w.store).name == "again"
+        and not leftovers(tmp / "ws", "store")
+    )
     return worked(run, ok)
 
 
@@ -385,7 +390,9 @@ def _(tmp: Path) -> str:
     path = w.store / "embeddings" / "vectors.npy"
     x = np.random.default_rng(5).normal(size=(N, DIM)).astype(np.float32)
     np.save(path, x / np.linalg.norm(x, axis=1, keepdims=True))
-    return refused(cli("simulate", "--store", w.store, "--target", "Nodule", "--quick"), "vectors.npy")
+    return refused(
+        cli("simulate", "--store", w.store, "--target", "Nodule", "--quick"), "vectors.npy"
+    )
 
 
 @case("store vectors: NaN written (mtime kept)", "silent")
@@ -627,9 +634,7 @@ def _kill_case(point: str, target: str) -> Callable[[Path], str]:
 
 
 for _point, _target in _KILL_AT.items():
-    case(f"kill -9 of ingest while {_point}; rerun cleans up", "crash")(
-        _kill_case(_point, _target)
-    )
+    case(f"kill -9 of ingest while {_point}; rerun cleans up", "crash")(_kill_case(_point, _target))
 
 
 @case("kill -9 of demo build leaves .build; the next build removes it", "crash")
@@ -678,7 +683,11 @@ def _(tmp: Path) -> str:
     with mock.patch.dict(os.environ, {"BUDGETPLAN_CACHE": str(cache)}):
         with mock.patch.object(demo, "build_demo", tiny):
             demo.demo_dataset(n_images=N)
-    return "clear" if not stale.exists() and not leftovers(cache, f"{demo.DEMO_NAME}-n{N}") else "silent"
+    return (
+        "clear"
+        if not stale.exists() and not leftovers(cache, f"{demo.DEMO_NAME}-n{N}")
+        else "silent"
+    )
 
 
 def _host() -> str:
@@ -701,7 +710,11 @@ def _(tmp: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code.format(v=w.vectors, i=w.ids, l=w.labels, o=tmp / f"o{k}"))],
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(code.format(v=w.vectors, i=w.ids, l=w.labels, o=tmp / f"o{k}")),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -723,7 +736,8 @@ def _(tmp: Path) -> str:
 # ----- tracebacks -> one line ----------------------------------------------------------------
 def _raising(err: int) -> Callable[..., object]:
     def fail(*a: object, **k: object) -> object:
-        raise OSError(err, os.strerror(err), str(a[0]) if a else None)
+        name = str(a[0]) if a and isinstance(a[0], str | Path) else None
+        raise OSError(err, os.strerror(err), name)
 
     return fail
 
@@ -886,7 +900,17 @@ def _(tmp: Path) -> str:
 def _(tmp: Path) -> str:
     w = workspace(tmp)
     (tmp / "l.csv.gz").write_bytes(gzip.compress(b"id,A\nx,1\n")[:15])
-    run = cli("ingest", "--embeddings", w.vectors, "--ids", w.ids, "--labels", tmp / "l.csv.gz", "--out", tmp / "o")
+    run = cli(
+        "ingest",
+        "--embeddings",
+        w.vectors,
+        "--ids",
+        w.ids,
+        "--labels",
+        tmp / "l.csv.gz",
+        "--out",
+        tmp / "o",
+    )
     return refused(run, "l.csv.gz")
 
 
@@ -922,7 +946,9 @@ def _(tmp: Path) -> str:
 @case("--target of 10 MB is echoed cut", "flawed")
 def _(tmp: Path) -> str:
     w = workspace(tmp)
-    return refused(cli("relations", "--store", w.store, "--target", "z" * HUGE), "unknown class", limit=600)
+    return refused(
+        cli("relations", "--store", w.store, "--target", "z" * HUGE), "unknown class", limit=600
+    )
 
 
 @case("labels CSV: a 1.2M-column header is refused at once", "flawed")
@@ -930,7 +956,17 @@ def _(tmp: Path) -> str:
     w = workspace(tmp)
     header = "id," + ",".join(f"c{k}" for k in range(1_200_000))
     (tmp / "wide.csv").write_text(header + "\nimg0000.png," + ",".join("1" * 1) + "\n")
-    run = cli("ingest", "--embeddings", w.vectors, "--ids", w.ids, "--labels", tmp / "wide.csv", "--out", tmp / "o")
+    run = cli(
+        "ingest",
+        "--embeddings",
+        w.vectors,
+        "--ids",
+        w.ids,
+        "--labels",
+        tmp / "wide.csv",
+        "--out",
+        tmp / "o",
+    )
     grade = refused(run, "wide.csv", "header")
     return grade if run.seconds < 5 else "flawed"
 
@@ -966,6 +1002,39 @@ def _(tmp: Path) -> str:
     from budgetplan.commands.app import UPLOAD_LIMIT_MB
 
     return worked(run, run.out.split() == ["127.0.0.1", "False", str(UPLOAD_LIMIT_MB)])
+
+
+def _app_errors(env: dict[str, str], patch: tuple[object, str, object] | None = None) -> str:
+    """Run the app's first page with AppTest; grade: one-line st.error and no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, env))
+        if patch is not None:
+            stack.enter_context(mock.patch.object(*patch))
+        at = AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=60).run()
+    if at.exception:
+        return "traceback"
+    errors = [e.value for e in at.error]
+    if len(errors) != 1 or "\n" in errors[0] or "Traceback" in errors[0]:
+        return "flawed"
+    return "clear"
+
+
+@case("app: an OSError on a page is one st.error line", "app")
+def _(tmp: Path) -> str:
+    import budgetplan.app_support as sup
+
+    w = workspace(tmp)
+    env = {"BUDGETPLAN_APP_STORE": str(w.store)}
+    return _app_errors(env, (sup, "prevalence_chart", _raising(errno.EIO)))
+
+
+@case("app: a cache that cannot be created is one st.error line", "app")
+def _(tmp: Path) -> str:
+    (tmp / "cache-file").write_text("not a folder")
+    env = {"BUDGETPLAN_APP_STORE": "demo:300", "BUDGETPLAN_CACHE": str(tmp / "cache-file" / "x")}
+    return _app_errors(env)
 
 
 @case("app: uploaded stores are pruned to the newest few", "app")
