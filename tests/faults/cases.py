@@ -89,6 +89,7 @@ def script(code: str, timeout: float = 60, **popen: object) -> Run:
         capture_output=True,
         text=True,
         env=env,
+        cwd=ROOT,  # python -c puts the working directory first on sys.path
         timeout=timeout,
         **popen,  # type: ignore[call-overload]
     )
@@ -716,6 +717,7 @@ def _(tmp: Path) -> str:
                 textwrap.dedent(code.format(v=w.vectors, i=w.ids, l=w.labels, o=tmp / f"o{k}")),
             ],
             env=env,
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -867,6 +869,7 @@ def _(tmp: Path) -> str:
     p = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -1033,7 +1036,7 @@ def _(tmp: Path) -> str:
 @case("app: a cache that cannot be created is one st.error line", "app")
 def _(tmp: Path) -> str:
     (tmp / "cache-file").write_text("not a folder")
-    env = {"BUDGETPLAN_APP_STORE": "demo:300", "BUDGETPLAN_CACHE": str(tmp / "cache-file" / "x")}
+    env = {"BUDGETPLAN_APP_STORE": "demo:37", "BUDGETPLAN_CACHE": str(tmp / "cache-file" / "x")}
     return _app_errors(env)
 
 
