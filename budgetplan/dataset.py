@@ -27,7 +27,7 @@ import numpy as np
 from budgetplan.data.csv_labels import load_label_csv, save_label_csv
 from budgetplan.data.label_table import LabelTable
 from budgetplan.embeddings.store import EmbeddingStore
-from budgetplan.errors import DataMismatchError, InputFileError, shown
+from budgetplan.errors import DataMismatchError, InputFileError, short_repr
 from budgetplan.io import (
     atomic_dir,
     check_not_inputs,
@@ -50,7 +50,7 @@ def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]
         for row, i in enumerate(emb):
             if i in seen:
                 raise DataMismatchError(
-                    f"embedding ids are not unique: {shown(i)} appears again at row {row}"
+                    f"embedding ids are not unique: {short_repr(i)} appears again at row {row}"
                 )
             seen.add(i)
     no_emb = [i for i in lab if i not in emb_set]
@@ -59,11 +59,11 @@ def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]
         parts = []
         if no_emb:
             parts.append(
-                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {shown(no_emb[:3])})"
+                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {short_repr(no_emb[:3])})"
             )
         if no_lab:
             parts.append(
-                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {shown(no_lab[:3])})"
+                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {short_repr(no_lab[:3])})"
             )
         raise DataMismatchError("ids of labels and embeddings differ: " + "; ".join(parts))
 

@@ -37,7 +37,7 @@ class UnknownClassError(BudgetplanError, KeyError):
             else ""
         )
         listed = ", ".join(known[:50]) + (f", ... ({len(known)} in all)" if len(known) > 50 else "")
-        msg = f"unknown {what} {shown(name)}.{hint} Known: {listed}"
+        msg = f"unknown {what} {short_repr(name)}.{hint} Known: {listed}"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -78,9 +78,6 @@ def short_repr(value: object, limit: int = ECHO_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 4]}...' ({len(value):,} characters)"
-
-
-shown = short_repr  # noqa: E305 - transitional name, replaced below in this branch
 
 
 def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:

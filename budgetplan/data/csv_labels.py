@@ -39,7 +39,7 @@ import pandas as pd
 
 from budgetplan.data.label_table import SPLITS, LabelTable
 from budgetplan.data.splits import patient_split
-from budgetplan.errors import InputFileError, shown, suggest
+from budgetplan.errors import InputFileError, short_repr, suggest
 from budgetplan.io import write_with_atomic
 
 KNOWN_META = ("path", "view", "age", "sex")
@@ -150,7 +150,7 @@ def load_label_csv(
             else ""
         )
         raise InputFileError(
-            path, f"no id column {shown(id_column)}{hint}. Columns: {_listed(columns)}"
+            path, f"no id column {short_repr(id_column)}{hint}. Columns: {_listed(columns)}"
         )
     if len(df) == 0:
         raise InputFileError(path, "has a header but no rows")
@@ -160,7 +160,7 @@ def load_label_csv(
     blank = ids == ""
     if blank.any():
         r = int(np.argmax(blank))
-        raise InputFileError(path, f"{_where(r)}: blank id in column {shown(id_column)}")
+        raise InputFileError(path, f"{_where(r)}: blank id in column {short_repr(id_column)}")
     _check_unique_ids(path, ids)
 
     meta_names = [c for c in columns if c in meta_columns or c.startswith(META_PREFIX)]
@@ -173,7 +173,7 @@ def load_label_csv(
             if c not in columns:
                 close = suggest(c, [x for x in columns if x not in reserved])
                 hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
-                raise InputFileError(path, f"no class column {shown(c)}{hint}")
+                raise InputFileError(path, f"no class column {short_repr(c)}{hint}")
         if len(set(class_cols)) != len(class_cols):
             raise InputFileError(path, f"classes lists a column twice: {class_cols}")
     if not class_cols:
@@ -194,7 +194,7 @@ def load_label_csv(
         )
         raise InputFileError(
             path,
-            f"{_where(r)}, column {shown(class_cols[j])}: label {shown(raw)} is not 1, 0 or blank{hint}{more}",
+            f"{_where(r)}, column {short_repr(class_cols[j])}: label {short_repr(raw)} is not 1, 0 or blank{hint}{more}",
         )
 
     default_source = source if source is not None else _stem(path)
@@ -343,8 +343,8 @@ def _check_cell_lengths(path: Path, df: pd.DataFrame) -> None:
             r = int(np.argmax(lengths))
             raise InputFileError(
                 path,
-                f"{_where(r)}, column {shown(c)}: a cell of {int(lengths[r]):,} characters "
-                f"({shown(df[c].iloc[r], 40)}); cells are at most {MAX_CELL:,}",
+                f"{_where(r)}, column {short_repr(c)}: a cell of {int(lengths[r]):,} characters "
+                f"({short_repr(df[c].iloc[r], 40)}); cells are at most {MAX_CELL:,}",
             )
 
 
@@ -366,7 +366,7 @@ def _field_counts_quoted(data: bytes, sep: str) -> tuple[list[int], list[int]]:
 
 
 def _listed(names: Sequence[str], limit: int = 30) -> str:
-    text = ", ".join(shown(n) if len(n) > 40 else n for n in names[:limit])
+    text = ", ".join(short_repr(n) if len(n) > 40 else n for n in names[:limit])
     return text + (f", ... ({len(names):,} in all)" if len(names) > limit else "")
 
 
@@ -404,7 +404,7 @@ def _check_duplicate_columns(path: Path, columns: list[str], sep: str = ",") -> 
     counts = pd.Series([h.strip() for h in header]).value_counts()
     repeated = counts[counts > 1]
     if len(repeated):
-        names = ", ".join(f"{shown(k)} ({v} times)" for k, v in repeated.items())
+        names = ", ".join(f"{short_repr(k)} ({v} times)" for k, v in repeated.items())
         raise InputFileError(path, f"repeated column names in the header: {names}")
 
 
@@ -416,7 +416,7 @@ def _check_unique_ids(path: Path, ids: np.ndarray) -> None:
     groups = s[dup].groupby(s[dup], sort=False).groups
     parts = []
     for k, rows in list(groups.items())[:3]:
-        parts.append(f"{shown(k)} (rows {', '.join(str(int(r) + 1) for r in rows)})")
+        parts.append(f"{short_repr(k)} (rows {', '.join(str(int(r) + 1) for r in rows)})")
     more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
     raise InputFileError(path, f"duplicate ids: {'; '.join(parts)}{more}")
 
@@ -445,9 +445,10 @@ def _parse_split(path: Path, col: pd.Series, name: str, patient: np.ndarray) -> 
     bad = ~np.isin(norm, SPLITS)
     if bad.any():
         r = int(np.argmax(bad))
-        what = "blank split" if raw.iloc[r] == "" else f"unknown split {shown(raw.iloc[r])}"
+        what = "blank split" if raw.iloc[r] == "" else f"unknown split {short_repr(raw.iloc[r])}"
         raise InputFileError(
-            path, f"{_where(r)}, column {shown(name)}: {what}; expected one of {', '.join(SPLITS)}"
+            path,
+            f"{_where(r)}, column {short_repr(name)}: {what}; expected one of {', '.join(SPLITS)}",
         )
     per_patient = pd.DataFrame({"p": patient, "s": norm}).groupby("p", sort=False)["s"].nunique()
     mixed = per_patient[per_patient > 1]
@@ -456,7 +457,7 @@ def _parse_split(path: Path, col: pd.Series, name: str, patient: np.ndarray) -> 
         rows = np.flatnonzero(patient == p)[:4] + 1
         raise InputFileError(
             path,
-            f"column {shown(name)}: patient {shown(p)} is in more than one split (rows {', '.join(map(str, rows))});"
+            f"column {short_repr(name)}: patient {short_repr(p)} is in more than one split (rows {', '.join(map(str, rows))});"
             " a patient's images must share one split",
         )
     return norm.astype(str)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from budgetplan.errors import InputFileError, shown
+from budgetplan.errors import InputFileError, short_repr
 
 #: Longest image id (characters), as in a label CSV's cells.
 MAX_ID = 4096
@@ -104,7 +104,7 @@ def parse_ids(lines: Sequence[str], where: str | Path) -> list[str]:
         if len(s) > MAX_ID:
             raise InputFileError(
                 where,
-                f"line {i + 1}: an id of {len(s):,} characters ({shown(s, 40)}); "
+                f"line {i + 1}: an id of {len(s):,} characters ({short_repr(s, 40)}); "
                 f"ids are at most {MAX_ID:,}",
             )
         if not s:
@@ -113,7 +113,7 @@ def parse_ids(lines: Sequence[str], where: str | Path) -> list[str]:
             )
         if s in seen:
             raise InputFileError(
-                where, f"duplicate id {shown(s)} on lines {seen[s] + 1} and {i + 1}"
+                where, f"duplicate id {short_repr(s)} on lines {seen[s] + 1} and {i + 1}"
             )
         seen[s] = i
     return ids

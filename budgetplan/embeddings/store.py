@@ -31,7 +31,7 @@ import numpy as np
 
 from budgetplan.embeddings import faiss_index as fx
 from budgetplan.embeddings.blocked_knn import cell_self_knn, top_cells, tune_probes
-from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError, shown
+from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError, short_repr
 from budgetplan.io import (
     atomic_dir,
     atomic_path,
@@ -90,11 +90,11 @@ def _clean_ids(ids: Iterable[object], n: int) -> list[str]:
     for row, i in enumerate(out):
         if not i or "\n" in i or "\r" in i:
             raise DataMismatchError(
-                f"id at row {row} is blank or contains a line break: {shown(i)}"
+                f"id at row {row} is blank or contains a line break: {short_repr(i)}"
             )
         if i in seen:
             raise DataMismatchError(
-                f"duplicate id {shown(i)} at rows {seen[i]} and {row}; ids must be unique"
+                f"duplicate id {short_repr(i)} at rows {seen[i]} and {row}; ids must be unique"
             )
         seen[i] = row
     return out
@@ -622,7 +622,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         value = manifest[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputFileError(
-                path, f"manifest field {key!r} must be a positive integer, got {shown(value)}"
+                path, f"manifest field {key!r} must be a positive integer, got {short_repr(value)}"
             )
     if not isinstance(manifest["checksum"], str):
         raise InputFileError(path, "manifest field 'checksum' must be a string")
@@ -630,7 +630,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
         raise InputFileError(path, "manifest 'index' entry lacks 'kind'")
     if entry["kind"] not in fx.KINDS:
-        raise InputFileError(path, f"manifest 'index.kind' {shown(entry['kind'])} is unknown")
+        raise InputFileError(path, f"manifest 'index.kind' {short_repr(entry['kind'])} is unknown")
     if not isinstance(entry.get("params"), dict):
         raise InputFileError(
             path,
