@@ -14,7 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from ui import ERRORS, one_line
+
+from budgetplan.errors import BudgetplanError
+from budgetplan.io import describe_error
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,5 +30,5 @@ pages = [
 ]
 try:
     st.navigation(pages).run()
-except ERRORS as exc:  # anything a page did not catch itself: one line, never a traceback
-    st.error(f"budgetplan: {one_line(exc)}")
+except (BudgetplanError, OSError) as exc:  # what a page did not catch: one line, no traceback
+    st.error(f"budgetplan: {describe_error(exc)}")

@@ -92,11 +92,9 @@ def target_picker(ds: Any, label: str = "Target class") -> str:
 
 def one_line(exc: BaseException) -> str:
     """The one line the app shows for an error (an OSError as the CLI prints it)."""
-    from budgetplan.io import describe_os_error
+    from budgetplan.io import describe_error
 
-    if isinstance(exc, OSError):
-        return describe_os_error(exc)
-    return str(exc)
+    return describe_error(exc)
 
 
 def fail(exc: BaseException, what: str) -> None:

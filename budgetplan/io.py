@@ -168,6 +168,12 @@ def describe_os_error(exc: OSError) -> str:
     return f"{where}{text}{hint}"
 
 
+def describe_error(exc: BaseException) -> str:
+    """The one line shown for a user-facing error: an OSError as :func:`describe_os_error`,
+    anything else (a ``BudgetplanError``) as its message."""
+    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+
+
 # ---------------------------------------------------------------------- temp directories
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
