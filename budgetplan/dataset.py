@@ -228,8 +228,7 @@ def copy_with_labels(
         raise DataMismatchError("new labels must have the dataset's ids and classes, in order")
     if root.resolve() == dataset.root.resolve():
         raise InputFileError(root, "is the dataset being copied; choose another directory")
-    if root.exists() and not overwrite:
-        raise InputFileError(root, "already exists; choose another directory or pass overwrite")
+    check_dataset_target(root, overwrite=overwrite, inputs=[dataset.root])
 
     def link_or_copy(src: str, dst: str) -> None:
         try:
@@ -237,7 +236,7 @@ def copy_with_labels(
         except OSError:
             shutil.copy2(src, dst)
 
-    with atomic_dir(root) as tmp:
+    with atomic_dir(root, overwrite=overwrite, marker=INFO) as tmp:
         shutil.copytree(dataset.root / EMBEDDINGS, tmp / EMBEDDINGS, copy_function=link_or_copy)
         save_label_csv(labels, tmp / LABELS)
         info = {
