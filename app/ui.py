@@ -13,6 +13,12 @@ from budgetplan import app_support as sup
 from budgetplan.errors import BudgetplanError
 from budgetplan.notices import simulated_notice
 
+#: Errors a page shows as one line (st.error), never as a traceback: bad input and the
+#: operating system's (a full disk, a read-only cache).
+ERRORS = (BudgetplanError, OSError)
+#: Datasets ingested from uploads kept in the cache (the most recently used); older ones go.
+UPLOADS_KEPT = 5
+
 STORE_KEY = "store_spec"  # session state: the spec of the store in use ("demo", "demo:N", path)
 TARGET_KEY = "target"
 
@@ -59,8 +65,8 @@ def dataset() -> Any:
                 sup.prepare_store(sup.parse_store(spec), progress)
             _PREPARED.add(spec)
         return _open(spec)
-    except BudgetplanError as exc:
-        st.error(f"Cannot open the store {spec!r}: {exc}")
+    except ERRORS as exc:
+        st.error(f"Cannot open the store {spec!r}: {one_line(exc)}")
         st.stop()
 
 
@@ -84,9 +90,16 @@ def target_picker(ds: Any, label: str = "Target class") -> str:
     return str(target)
 
 
-def fail(exc: BudgetplanError, what: str) -> None:
-    """Show a library error as one line on the page (never a traceback)."""
-    st.error(f"{what}: {exc}")
+def one_line(exc: BaseException) -> str:
+    """The one line the app shows for an error (an OSError as the CLI prints it)."""
+    from budgetplan.io import describe_error
+
+    return describe_error(exc)
+
+
+def fail(exc: BaseException, what: str) -> None:
+    """Show a library or OS error as one line on the page (never a traceback)."""
+    st.error(f"{what}: {one_line(exc)}")
 
 
 SETTINGS_KEY = "sim_settings"  # method, seeds, target positives, quick: shared by Simulate and Plan
@@ -175,7 +188,7 @@ def recommend_on_click(
     if st.button(button, type="primary", key=button_key):
         try:
             rec = recommend(ds, cfg, progress_text)
-        except BudgetplanError as exc:
+        except ERRORS as exc:
             fail(exc, fail_text)
         else:
             st.session_state[state_key] = (key, rec)

@@ -3,17 +3,24 @@
 This module only parses arguments and prints; every sub-command lives in
 ``budgetplan/commands/<name>.py`` as ``register(subparsers)`` that adds its parser and sets
 ``func`` to a thin function over the library. Bad input raises a ``BudgetplanError``, which is
-printed as one line with a non-zero exit code, never a traceback.
+printed as one line with a non-zero exit code, never a traceback; so is an ``OSError`` (a full
+disk, a read-only cache, an ``--out`` that is a folder: exit 1), input nested too deep for
+Python (``RecursionError``) and running out of memory. A closed pipe (``budgetplan demo info |
+head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from budgetplan.errors import BudgetplanError
+
+#: Longest error message printed (a message echoing a huge input is cut, never a wall of text).
+MAX_MESSAGE = 2000
 
 # Modules under budgetplan.commands, in the order their sub-commands are listed in --help.
 COMMAND_MODULES = (
@@ -50,20 +57,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)  # --help and usage errors print here
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         result = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
     except BudgetplanError as exc:
-        print(f"budgetplan: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc), 2)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141  # what a shell reports for a command ended by SIGPIPE
+    except OSError as exc:
+        from budgetplan.io import describe_os_error
+
+        return _error(describe_os_error(exc), 1)
+    except RecursionError:
+        return _error("an input is nested too deeply to read (is it a budgetplan file?)", 2)
+    except MemoryError:
+        return _error("out of memory; try a smaller input or --quick", 1)
     except KeyboardInterrupt:
         print("budgetplan: interrupted; finished results are kept in the cache", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _error(message: str, code: int) -> int:
+    """Print one ``budgetplan: error:`` line (cut to MAX_MESSAGE characters); return ``code``."""
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + f"... ({len(message):,} characters)"
+    try:
+        print(f"budgetplan: error: {message}", file=sys.stderr)
+    except OSError:  # stderr itself is gone
+        pass
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's flush at exit does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured in tests)
+        pass
 
 
 def _version() -> str:

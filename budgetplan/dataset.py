@@ -31,8 +31,14 @@ import numpy as np
 from budgetplan.data.csv_labels import load_label_csv, save_label_csv
 from budgetplan.data.label_table import LabelTable
 from budgetplan.embeddings.store import EmbeddingStore
-from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
-from budgetplan.io import atomic_dir, write_json_atomic
+from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError, short_repr
+from budgetplan.io import (
+    atomic_dir,
+    check_not_inputs,
+    check_replaceable,
+    check_writable,
+    write_json_atomic,
+)
 
 FORMAT_VERSION = 1
 INFO, LABELS, EMBEDDINGS = "dataset.json", "labels.csv.gz", "embeddings"
@@ -48,7 +54,7 @@ def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]
         for row, i in enumerate(emb):
             if i in seen:
                 raise DataMismatchError(
-                    f"embedding ids are not unique: {i!r} appears again at row {row}"
+                    f"embedding ids are not unique: {short_repr(i)} appears again at row {row}"
                 )
             seen.add(i)
     no_emb = [i for i in lab if i not in emb_set]
@@ -57,13 +63,33 @@ def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]
         parts = []
         if no_emb:
             parts.append(
-                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {no_emb[:3]})"
+                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {short_repr(no_emb[:3])})"
             )
         if no_lab:
             parts.append(
-                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {no_lab[:3]})"
+                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {short_repr(no_lab[:3])})"
             )
         raise DataMismatchError("ids of labels and embeddings differ: " + "; ".join(parts))
+
+
+def check_dataset_target(
+    root: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Refuse, before any work, a dataset directory that cannot or must not be written.
+
+    ``root`` must not exist, or (with ``overwrite``) be a dataset budgetplan wrote (it holds
+    dataset.json) that holds none of ``inputs``; its parent must be writable. One-line errors.
+    """
+    root = Path(root)
+    check_not_inputs([root], inputs)
+    if root.exists() or root.is_symlink():
+        if not overwrite:
+            raise InputFileError(root, "already exists; choose another directory or pass overwrite")
+        check_replaceable(root, INFO)
+    check_writable(root.parent, directory=True)
 
 
 @dataclass
@@ -143,6 +169,7 @@ class Dataset:
         default_target: str | None = None,
         overwrite: bool = False,
         progress: Callable[[int, int, str], None] | None = None,
+        inputs: Iterable[str | os.PathLike[str]] = (),
         **manifest: Any,
     ) -> Dataset:
         """Write labels + embeddings as one dataset directory (atomically) and open it.
@@ -150,17 +177,17 @@ class Dataset:
         ``ids`` name the rows of ``vectors``; the label rows are reordered to match. Ids in the
         labels without an embedding, or the reverse, raise :class:`DataMismatchError` with counts
         and examples. ``manifest`` goes to :meth:`EmbeddingStore.create` (``backbone``,
-        ``simulated``, ``index``, ...).
+        ``simulated``, ``index``, ...). ``overwrite`` replaces only a dataset directory (one
+        holding dataset.json) that holds none of ``inputs`` (the files it is made from).
         """
         root = Path(root)
+        check_dataset_target(root, overwrite=overwrite, inputs=inputs)
         id_list = [str(i).strip() for i in ids]
         check_ids_match(labels.ids, id_list)
         aligned = labels.reindex(id_list)
         if default_target is not None:
             default_target = aligned.classes[aligned.class_index(default_target)]
-        if root.exists() and not overwrite:
-            raise InputFileError(root, "already exists; choose another directory or pass overwrite")
-        with atomic_dir(root) as tmp:
+        with atomic_dir(root, overwrite=overwrite, marker=INFO) as tmp:
             store = EmbeddingStore.create(
                 tmp / EMBEDDINGS, vectors, id_list, progress=progress, **manifest
             )
@@ -260,8 +287,7 @@ def copy_with_labels(
         raise DataMismatchError("new labels must have the dataset's ids and classes, in order")
     if root.resolve() == dataset.root.resolve():
         raise InputFileError(root, "is the dataset being copied; choose another directory")
-    if root.exists() and not overwrite:
-        raise InputFileError(root, "already exists; choose another directory or pass overwrite")
+    check_dataset_target(root, overwrite=overwrite, inputs=[dataset.root])
 
     def link_or_copy(src: str, dst: str) -> None:
         try:
@@ -269,7 +295,7 @@ def copy_with_labels(
         except OSError:
             shutil.copy2(src, dst)
 
-    with atomic_dir(root) as tmp:
+    with atomic_dir(root, overwrite=overwrite, marker=INFO) as tmp:
         shutil.copytree(dataset.root / EMBEDDINGS, tmp / EMBEDDINGS, copy_function=link_or_copy)
         save_label_csv(labels, tmp / LABELS)
         info = {
@@ -296,6 +322,36 @@ def open_dataset(store: str | os.PathLike[str] | None = None) -> Dataset:
             "is an embedding store, not a dataset; use the directory made by `budgetplan ingest` or `embed`",
         )
     return Dataset.open(root)
+
+
+def prune_datasets(
+    root: str | os.PathLike[str], keep: int, protect: Iterable[str | os.PathLike[str]] = ()
+) -> list[Path]:
+    """Delete all but the ``keep`` most recently used datasets directly under ``root`` (e.g. the
+    app's uploads); ``protect`` (the ones in use) count as just used and are never deleted.
+    Only directories holding dataset.json are touched. Returns the deleted directories."""
+    import shutil
+
+    root = Path(root)
+    for p in protect:
+        if (Path(p) / INFO).is_file():
+            try:
+                os.utime(p)
+            except OSError:
+                pass
+    kept = {Path(p).resolve() for p in protect}
+    try:
+        found = [d for d in root.iterdir() if d.is_dir() and (d / INFO).is_file()]
+    except OSError:
+        return []
+    found.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    removed = []
+    for d in found[keep:]:
+        if d.resolve() in kept:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
 
 
 def _read_info(path: Path) -> dict[str, Any]:
@@ -325,4 +381,11 @@ def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-__all__ = ["Dataset", "open_dataset", "check_ids_match", "copy_with_labels"]
+__all__ = [
+    "Dataset",
+    "open_dataset",
+    "check_dataset_target",
+    "check_ids_match",
+    "copy_with_labels",
+    "prune_datasets",
+]

@@ -7,7 +7,9 @@ the latent model of :mod:`budgetplan.data.simulate_embeddings`. The first call b
 ``cache_dir()/demo-nih-<generator version>`` (seconds); later calls open it.
 
 Two processes may build at once: each builds into its own temporary directory and renames it
-into place; the loser of the rename deletes its copy and opens the winner's.
+into place; the loser of the rename deletes its copy and opens the winner's. A temporary
+directory names its owner's pid, so one left by a killed build (hundreds of MB) is removed by
+the next build (``budgetplan.io.clean_stale_temp``); a live concurrent build is left alone.
 
 Every output made from it must say that its features are simulated: print
 :data:`budgetplan.notices.DEMO_NOTICE` (or :func:`budgetplan.notices.simulated_notice` of the
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from budgetplan.data.label_table import LabelTable
 from budgetplan.data.simulate_embeddings import GENERATOR_VERSION, LatentModel, simulate_embeddings
 from budgetplan.dataset import Dataset
 from budgetplan.errors import BudgetplanError
+from budgetplan.io import clean_stale_temp, make_temp_dir
 from budgetplan.notices import simulated_notice
 from budgetplan.paths import cache_dir
 from budgetplan.progress import ProgressFn
@@ -144,7 +146,8 @@ def demo_dataset(
         except BudgetplanError:
             replace = True  # damaged (e.g. a file deleted by hand): build a fresh copy
     root.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".build", dir=root.parent))
+    clean_stale_temp(root.parent, root.name)
+    work = make_temp_dir(root.parent, root.name, ".build")
     try:
         built = work / "dataset"
         build_demo(built, n_images=n_images, progress=progress)

@@ -7,6 +7,7 @@ print it and exit non-zero without a traceback (see ``budgetplan.cli``).
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
 
 
@@ -35,7 +36,8 @@ class UnknownClassError(BudgetplanError, KeyError):
             if self.suggestions
             else ""
         )
-        msg = f"unknown {what} {name!r}.{hint} Known: {', '.join(known)}"
+        listed = ", ".join(known[:50]) + (f", ... ({len(known)} in all)" if len(known) > 50 else "")
+        msg = f"unknown {what} {short_repr(name)}.{hint} Known: {listed}"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -60,15 +62,29 @@ class ConfigError(BudgetplanError, ValueError):
         super().__init__(f"{key} = {short_repr(value)}: {problem}")
 
 
-def short_repr(value: object, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters (a 10 MB cell is never echoed whole)."""
+#: Longest echo of a user's value (an id, a cell, a class name) inside an error message.
+ECHO_LIMIT = 60
+
+
+def short_repr(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (a 10 MB cell is never echoed whole);
+    a cut string says how long it was, and big containers are shortened without a full repr."""
+    if not isinstance(value, str):
+        short = reprlib.Repr()
+        short.maxstring = short.maxother = limit
+        short.maxlevel, short.maxlist, short.maxdict = 2, 5, 5
+        return short.repr(value)[: 2 * limit]
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 4]}...' ({len(value):,} characters)"
 
 
 def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     """Closest known names to ``name`` (case-insensitive), best first."""
     known = list(known)
+    if len(name) > 4 * ECHO_LIMIT:  # nothing that long is a typo of a class name
+        return []
     lower = {k.lower(): k for k in known}
     hits = difflib.get_close_matches(name.lower(), list(lower), n=n, cutoff=0.5)
     extra = [k for k in known if name.lower() in k.lower() and k not in (lower[h] for h in hits)]

@@ -1,16 +1,34 @@
-"""Atomic writes: a file is either the old one or the complete new one, never half-written."""
+"""Atomic writes: a file is either the old one or the complete new one, never half-written.
+
+Also the guards every writer uses (docs/ARCHITECTURE.md, "Reliability policy"): outputs are
+checked before long work (:func:`check_writable`), never replace an input
+(:func:`check_not_inputs`) and replace a directory only when budgetplan wrote it
+(:func:`check_replaceable`); temporary directories carry their owner's pid in their name, so a
+later run removes those a killed process left behind (:func:`clean_stale_temp`).
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import re
+import shutil
+import socket
 import tempfile
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from budgetplan.errors import InputFileError
+
+#: Temporary directories with no owner in their name (older versions) count as stale after this.
+STALE_SECONDS = 6 * 3600
 
 
 @contextmanager
@@ -32,26 +50,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike[str], overwrite: bool = False, *, marker: str | None = None
+) -> Iterator[Path]:
     """Yield a new temp directory beside ``path``; on success rename it to ``path``.
 
-    An existing ``path`` is replaced (moved aside, then deleted) when ``overwrite``; on any
-    error the temp directory is removed, so a half-built directory never appears at ``path``.
+    An existing ``path`` is replaced (moved aside, then deleted) only when ``overwrite`` and it
+    is a directory holding ``marker`` (a file budgetplan writes there, e.g. ``dataset.json``);
+    anything else at ``path`` is refused (:func:`check_replaceable`). On any error the temp
+    directory is removed, so a half-built directory never appears at ``path``; temp directories
+    of killed earlier runs are removed first (:func:`clean_stale_temp`).
     """
-    import shutil
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a store should be as readable as any dir
+    clean_stale_temp(path.parent, path.name)
+    tmp = make_temp_dir(path.parent, path.name, ".tmp")
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a store should be as readable as any dir
     try:
         yield tmp
-        if path.exists():
+        if path.exists() or path.is_symlink():
             if not overwrite:
-                raise FileExistsError(f"{path} already exists")
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                raise InputFileError(path, "already exists; choose another directory")
+            check_replaceable(path, marker)
+            old = make_temp_dir(path.parent, path.name, ".old")
             os.replace(path, old / "x")
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -60,6 +81,173 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- guards
+def check_replaceable(path: str | os.PathLike[str], marker: str | None) -> None:
+    """Refuse (one line) to replace ``path`` unless it is a directory budgetplan wrote.
+
+    budgetplan's directories hold ``marker`` (``dataset.json``, ``manifest.json``); a regular
+    file, a symlink or a folder without it (the user's own files, the folder of the inputs) is
+    never deleted. Nothing at ``path`` is fine.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    what = "a directory budgetplan wrote"
+    if path.is_symlink() or not path.is_dir():
+        raise InputFileError(
+            path, f"exists and is not {what}; refusing to replace it (choose another --out)"
+        )
+    if marker is None or not (path / marker).is_file():
+        raise InputFileError(
+            path,
+            f"exists and is not {what} (no {marker or 'marker file'}); refusing to replace "
+            "it (choose another --out)",
+        )
+
+
+def check_not_inputs(
+    outputs: Iterable[str | os.PathLike[str]], inputs: Iterable[str | os.PathLike[str] | None]
+) -> None:
+    """Refuse an output that is one of the inputs, a directory holding one, or a path inside
+    an input directory (a store), with one line naming both."""
+    ins = [(Path(i), _resolved(i)) for i in inputs if i is not None]
+    for out in outputs:
+        o = _resolved(out)
+        for given, r in ins:
+            inside = r.is_dir() and r in o.parents
+            if o == r or o in r.parents or inside or _same_file(out, given):
+                raise InputFileError(
+                    out,
+                    f"would overwrite the input {given}; refusing (choose another output path)",
+                )
+
+
+def check_writable(path: str | os.PathLike[str], *, directory: bool = False) -> None:
+    """Fail at once, naming ``path``, when it cannot be written (before minutes of work).
+
+    ``path`` is a file to create or replace (``directory=False``: it must not be a directory)
+    or a directory to create or write into. Probes by creating and removing a temp file in the
+    nearest existing directory, so read-only file systems and full disks of quota are caught.
+    """
+    path = Path(path)
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise InputFileError(path, "exists and is not a directory")
+        probe = path
+    else:
+        if path.is_dir():
+            raise InputFileError(path, "is a directory; give a file name")
+        probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputFileError(path, f"cannot be created: {probe} is not a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".budgetplan-probe.", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise InputFileError(path, f"cannot be written ({describe_os_error(exc)})") from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an operating-system error (what the CLI and the app print), with a hint."""
+    name = " ".join(str(exc.filename).split())[:300] if exc.filename is not None else ""
+    where = f"{name}: " if name else ""
+    text = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+    hint = {
+        errno.ENOSPC: "; free some space, or point BUDGETPLAN_CACHE / --out at another disk",
+        errno.EROFS: "; the file system is read-only: choose a writable place "
+        "(BUDGETPLAN_CACHE, --out, --no-cache)",
+        errno.EACCES: "; no permission: choose a writable place (BUDGETPLAN_CACHE, --out)",
+        errno.EISDIR: "; give a file name, not a directory",
+        errno.EDQUOT: "; disk quota exceeded: free some space",
+    }.get(exc.errno or 0, "")
+    return f"{where}{text}{hint}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """The one line shown for a user-facing error: an OSError as :func:`describe_os_error`,
+    anything else (a ``BudgetplanError``) as its message."""
+    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+
+
+# ---------------------------------------------------------------------- temp directories
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def make_temp_dir(parent: Path, name: str, suffix: str) -> Path:
+    """``parent/.<name>.p<pid>h<host>.<random><suffix>``: a temp dir that says who owns it."""
+    return Path(
+        tempfile.mkdtemp(prefix=f".{name}.p{os.getpid()}h{_HOST}.", suffix=suffix, dir=parent)
+    )
+
+
+def clean_stale_temp(
+    parent: Path, name: str, suffixes: tuple[str, ...] = (".tmp", ".old", ".build")
+) -> list[Path]:
+    """Remove the temp dirs of ``name`` under ``parent`` that a dead process left behind.
+
+    A temp dir made by :func:`make_temp_dir` on this host is stale when its pid is gone; one
+    without an owner (older versions) or from another host when older than
+    :data:`STALE_SECONDS`. A live concurrent build is never touched. Returns what was removed.
+    """
+    owned = re.compile(rf"^\.{re.escape(name)}\.p(\d+)h([0-9a-f]{{8}})\.")
+    legacy = re.compile(rf"^\.{re.escape(name)}\.[^.]+$")
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(f".{name}.") or not entry.name.endswith(suffixes):
+            continue
+        m = owned.match(entry.name)
+        if m and m.group(2) == _HOST:
+            stale = not _alive(int(m.group(1)))
+        elif m or legacy.match(entry.name.removesuffix(_suffix_of(entry.name, suffixes))):
+            try:
+                stale = time.time() - entry.stat().st_mtime > STALE_SECONDS
+            except OSError:
+                continue
+        else:
+            continue
+        if stale and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _suffix_of(name: str, suffixes: tuple[str, ...]) -> str:
+    return next(s for s in suffixes if name.endswith(s))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's live process
+        return True
+    return True
+
+
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _umask() -> int:

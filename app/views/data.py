@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 
 from budgetplan import app_support as sup
-from budgetplan.errors import BudgetplanError
+from budgetplan.dataset import prune_datasets
 
 CHOICES = ("Default store", "A built store directory", "Upload labels + embeddings")
 
@@ -22,7 +22,7 @@ elif choice == CHOICES[1]:
     if st.sidebar.button("Open", disabled=not path.strip()):
         try:
             sup.open_store(sup.parse_store(path.strip()))
-        except BudgetplanError as exc:
+        except ui.ERRORS as exc:
             ui.fail(exc, "Cannot open that store")
         else:
             st.session_state[ui.STORE_KEY] = path.strip()
@@ -46,9 +46,10 @@ else:
                     ids_file.name if ids_file is not None else "ids.txt",
                     progress=progress,
                 )
-        except BudgetplanError as exc:
+        except ui.ERRORS as exc:
             ui.fail(exc, "Cannot ingest the upload")
         else:
+            prune_datasets(sup.uploads_root(), ui.UPLOADS_KEPT, protect=[ds_new.root])
             st.session_state[ui.STORE_KEY] = str(ds_new.root)
             st.sidebar.success(f"Ingested {len(ds_new)} images.")
 

@@ -82,6 +82,10 @@ def run_import(args: argparse.Namespace) -> int:
             raise InputFileError(
                 args.out, "is the input labels file; pass --overwrite to replace it"
             )
+    if args.out is not None:  # never over the answer files or into the store
+        from budgetplan.io import check_not_inputs
+
+        check_not_inputs([args.out], [*args.exports, dataset.root if dataset else None])
     read = {str(path): read_answers(path, args.format) for path in args.exports}
     answers = [a for r in read.values() for a in r.answers]
     if not answers:

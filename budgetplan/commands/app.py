@@ -13,6 +13,8 @@ from budgetplan.errors import BudgetplanError
 from budgetplan.paths import PROJECT_ROOT
 
 APP_SCRIPT = PROJECT_ROOT / "app" / "streamlit_app.py"
+#: Largest upload the app accepts (MB); also in .streamlit/config.toml for `streamlit run`.
+UPLOAD_LIMIT_MB = 512
 
 
 def register(subparsers: Any) -> None:
@@ -65,7 +67,7 @@ def streamlit_command(args: argparse.Namespace, script: Path = APP_SCRIPT) -> li
         "--server.fileWatcherType",
         "none",
         "--server.maxUploadSize",
-        "2000",
+        str(UPLOAD_LIMIT_MB),
     ]
 
 

@@ -72,13 +72,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from budgetplan.data.csv_labels import load_label_csv
-    from budgetplan.dataset import Dataset
+    from budgetplan.dataset import Dataset, check_dataset_target
     from budgetplan.embeddings.extract import extract_embeddings, match_images
-    from budgetplan.errors import InputFileError
     from budgetplan.progress import tqdm_progress
 
-    if args.out.exists() and not args.overwrite:
-        raise InputFileError(args.out, "already exists; choose another --out or pass --overwrite")
+    # Before minutes of extraction: --out is new, or a dataset budgetplan wrote (--overwrite).
+    check_dataset_target(args.out, overwrite=args.overwrite, inputs=[args.labels])
     labels = load_label_csv(args.labels, id_column=args.id_column)
     paths, unlabelled = match_images(labels, args.images)
     if unlabelled:
@@ -127,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             default_target=args.target,
             overwrite=args.overwrite,
             progress=progress,
+            inputs=[args.labels],
             index=args.index,
             simulated=False,
             **info,

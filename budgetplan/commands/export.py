@@ -87,6 +87,7 @@ def load_plan(plan_path: Path, store: str | None) -> tuple[AnnotationPlan, Any]:
     from budgetplan.dataset import open_dataset
 
     dataset = open_dataset(store)
+    plan.check_classes(dataset.classes, where=str(plan_path))
     if not plan.made_on(dataset.checksum):
         print(
             f"budgetplan: warning: store {store} is not the one the plan was made on (checksum differs)",
@@ -131,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             image_size=args.image_size,
             scores=read_scores(args.scores) if args.scores is not None else None,
             manifest_root=args.manifest_root,
+            inputs=[args.plan, args.store if args.store not in (None, "demo") else None],
         )
     for path in written:
         print(path)

@@ -42,16 +42,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("--image-size", type=int, default=None, help="input image size (recorded)")
     p.add_argument("--name", default=None, help="dataset name (default: the --out directory name)")
     p.add_argument("--target", default=None, help="default target class of this dataset")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out dataset (only one budgetplan wrote, never other files)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from budgetplan.data.csv_labels import load_label_csv
-    from budgetplan.dataset import Dataset
+    from budgetplan.dataset import Dataset, check_dataset_target
     from budgetplan.embeddings.files import load_embeddings, load_ids
     from budgetplan.progress import tqdm_progress
 
+    inputs = [args.embeddings, args.ids, args.labels]
+    check_dataset_target(args.out, overwrite=args.overwrite, inputs=inputs)  # before any work
     vectors = load_embeddings(args.embeddings)
     ids = load_ids(args.ids)
     if len(ids) != vectors.shape[0]:
@@ -70,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             default_target=args.target,
             overwrite=args.overwrite,
             progress=progress,
+            inputs=inputs,
             backbone=args.backbone,
             weights=args.weights,
             image_size=args.image_size,

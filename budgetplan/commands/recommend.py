@@ -148,6 +148,18 @@ def load_config(args: argparse.Namespace) -> RecommendConfig:
     return quick_config(cfg) if args.quick else cfg
 
 
+def check_outputs(args: argparse.Namespace, out: Path | None, cache: Any) -> None:
+    """Before minutes of training: the output file and the run cache can be written, and the
+    output is none of the inputs (recipe, cost file)."""
+    from budgetplan.io import check_not_inputs, check_writable
+
+    if out is not None:
+        recipe = Path(args.recipe) if Path(args.recipe).is_file() else None
+        check_not_inputs([out], [recipe, args.cost_file])
+        check_writable(out)
+    cache.check_writable()
+
+
 def run(args: argparse.Namespace) -> int:
     from budgetplan.planner.cache import RunCache
     from budgetplan.planner.recommend import recommend
@@ -156,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args)
     cache = RunCache(enabled=not args.no_cache)
+    check_outputs(args, args.out, cache)
     with tqdm_progress(desc="simulating", unit="run") as progress:
         rec = recommend(cfg, progress=progress, cache=cache)
     if args.out is not None:

@@ -52,12 +52,18 @@ def open_and_target(args: argparse.Namespace) -> tuple[Any, str]:
     """The dataset of ``--store`` and the resolved target name (a bad name raises with hints)."""
     from budgetplan.dataset import open_dataset
     from budgetplan.errors import BudgetplanError
+    from budgetplan.io import check_writable
+    from budgetplan.relations.table import check_target_positives
 
+    if getattr(args, "out", None) is not None:
+        check_writable(args.out, directory=True)  # before the work, not after
     dataset = open_dataset(args.store)
     name = args.target or dataset.default_target
     if not name:
         raise BudgetplanError("no --target given and the dataset has no default target")
-    return dataset, dataset.classes[dataset.labels.class_index(name)]
+    target = dataset.classes[dataset.labels.class_index(name)]
+    check_target_positives(dataset, target, args.split)
+    return dataset, target
 
 
 def run(args: argparse.Namespace) -> int:

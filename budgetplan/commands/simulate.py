@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from budgetplan.commands.recommend import add_plan_arguments, load_config
+from budgetplan.commands.recommend import add_plan_arguments, check_outputs, load_config
 
 
 def register(subparsers: Any) -> None:
@@ -34,12 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from budgetplan.progress import tqdm_progress
 
     cfg = load_config(args)
+    cache = RunCache(enabled=not args.no_cache)
+    check_outputs(args, args.csv, cache)
     with tqdm_progress(desc="simulating", unit="run") as progress:
         s = StudyPlanner(
             cfg,
             load_plan_data(cfg.data, progress),
             progress=progress,
-            cache=RunCache(enabled=not args.no_cache),
+            cache=cache,
         )
         simulation = s.simulate()
     table, report = simulation.table, simulation.predictor

@@ -39,7 +39,7 @@ import pandas as pd
 
 from budgetplan.data.label_table import SPLITS, LabelTable
 from budgetplan.data.splits import patient_split
-from budgetplan.errors import InputFileError, suggest
+from budgetplan.errors import InputFileError, short_repr, suggest
 from budgetplan.io import write_with_atomic
 
 KNOWN_META = ("path", "view", "age", "sex")
@@ -128,6 +128,7 @@ def load_label_csv(
     """
     path = Path(path)
     sep = "\t" if _stem_suffix(path) == ".tsv" else ","
+    check_header(path, sep)
     # dtype=object: plain Python strings, faster here than pandas 3's Arrow-backed str columns
     df = read_csv_checked(path, sep=sep, dtype=object, keep_default_na=False, na_filter=False)
     if df.shape[1] == 0:
@@ -149,16 +150,17 @@ def load_label_csv(
             else ""
         )
         raise InputFileError(
-            path, f"no id column {id_column!r}{hint}. Columns: {', '.join(columns)}"
+            path, f"no id column {short_repr(id_column)}{hint}. Columns: {_listed(columns)}"
         )
     if len(df) == 0:
         raise InputFileError(path, "has a header but no rows")
+    _check_rows(path, sep, df)
 
     ids = df[id_column].str.strip().to_numpy(dtype=object)
     blank = ids == ""
     if blank.any():
         r = int(np.argmax(blank))
-        raise InputFileError(path, f"{_where(r)}: blank id in column {id_column!r}")
+        raise InputFileError(path, f"{_where(r)}: blank id in column {short_repr(id_column)}")
     _check_unique_ids(path, ids)
 
     meta_names = [c for c in columns if c in meta_columns or c.startswith(META_PREFIX)]
@@ -171,7 +173,7 @@ def load_label_csv(
             if c not in columns:
                 close = suggest(c, [x for x in columns if x not in reserved])
                 hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
-                raise InputFileError(path, f"no class column {c!r}{hint}")
+                raise InputFileError(path, f"no class column {short_repr(c)}{hint}")
         if len(set(class_cols)) != len(class_cols):
             raise InputFileError(path, f"classes lists a column twice: {class_cols}")
     if not class_cols:
@@ -192,7 +194,7 @@ def load_label_csv(
         )
         raise InputFileError(
             path,
-            f"{_where(r)}, column {class_cols[j]!r}: label {raw!r} is not 1, 0 or blank{hint}{more}",
+            f"{_where(r)}, column {short_repr(class_cols[j])}: label {short_repr(raw)} is not 1, 0 or blank{hint}{more}",
         )
 
     default_source = source if source is not None else _stem(path)
@@ -259,13 +261,123 @@ def save_label_csv(table: LabelTable, path: str | os.PathLike[str]) -> None:
 
 
 # ---------------------------------------------------------------------- helpers
+#: Most columns a label CSV may have (a header wider than this is refused before parsing).
+MAX_COLUMNS = 10_000
+#: Longest cell (characters): ids, labels, paths. A longer one is refused, naming its row.
+MAX_CELL = 4096
+#: Longest header line read (bytes): far beyond MAX_COLUMNS names of reasonable length.
+MAX_HEADER_BYTES = 4 << 20
+
+
+def check_header(path: Path, sep: str = ",") -> None:
+    """Refuse, before pandas parses the file, a header wider than :data:`MAX_COLUMNS` (a
+    1.2M-column header took pandas minutes to refuse) or longer than MAX_HEADER_BYTES."""
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            line = fh.readline(MAX_HEADER_BYTES + 1)
+    except (OSError, EOFError):
+        return  # not a readable file: read_csv_checked says why, in its words
+    if len(line) > MAX_HEADER_BYTES:
+        raise InputFileError(
+            path, f"the header line is longer than {MAX_HEADER_BYTES:,} bytes; is it a label CSV?"
+        )
+    n = line.count(sep.encode()) + 1
+    if n > MAX_COLUMNS:
+        raise InputFileError(
+            path, f"the header has {n:,} columns; a label CSV may have at most {MAX_COLUMNS:,}"
+        )
+
+
+def _check_rows(path: Path, sep: str, df: pd.DataFrame) -> None:
+    """Rows with fewer fields than the header, and cells longer than :data:`MAX_CELL`, are
+    errors naming the row (and column). pandas would fill missing fields with blanks, i.e. "not
+    annotated", and answer from labels that are not there; and one 10 MB id made every id a
+    10 MB fixed-width string (gigabytes for a few hundred rows).
+
+    Counts separators per line on the raw bytes (vectorised; the ``csv`` module when fields are
+    quoted), so it adds milliseconds, not a second parse; cells are measured only when a line
+    is longer than MAX_CELL.
+    """
+    n_columns = df.shape[1]
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as e:
+        raise InputFileError(path, f"cannot read: {_one_line(e)}") from None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    if not data.endswith(b"\n"):
+        newlines = np.append(newlines, len(data))
+    starts = np.concatenate(([0], newlines[:-1] + 1))
+    length = newlines - starts
+    if length.size and int(length.max()) > MAX_CELL:
+        _check_cell_lengths(path, df)
+    counts: Sequence[int] | np.ndarray
+    lines: Sequence[int] | np.ndarray
+    if b'"' in data:
+        counts, lines = _field_counts_quoted(data, sep)
+    else:
+        length -= (length > 0) & (buf[np.maximum(newlines - 1, 0)] == 13)  # \r\n endings
+        seps_before = np.searchsorted(np.flatnonzero(buf == ord(sep)), newlines)
+        all_counts = np.diff(seps_before, prepend=0) + 1
+        keep = length > 0  # pandas skips blank lines
+        lines = np.flatnonzero(keep)[1:] + 1  # 1-based file lines of the data rows
+        counts = all_counts[keep][1:]
+    short = np.flatnonzero(np.asarray(counts) < n_columns)
+    if short.size:
+        r = int(short[0])
+        extra = f" ({short.size - 1} more short rows)" if short.size > 1 else ""
+        raise InputFileError(
+            path,
+            f"row {r + 1} (line {int(lines[r])}): has {int(counts[r])} fields but the header has "
+            f"{n_columns}; every row needs a value (or an empty field) for each column{extra}",
+        )
+
+
+def _check_cell_lengths(path: Path, df: pd.DataFrame) -> None:
+    for c in df.columns:
+        lengths = df[c].str.len().to_numpy(dtype=np.int64, na_value=0)
+        if lengths.size and int(lengths.max()) > MAX_CELL:
+            r = int(np.argmax(lengths))
+            raise InputFileError(
+                path,
+                f"{_where(r)}, column {short_repr(c)}: a cell of {int(lengths[r]):,} characters "
+                f"({short_repr(df[c].iloc[r], 40)}); cells are at most {MAX_CELL:,}",
+            )
+
+
+def _field_counts_quoted(data: bytes, sep: str) -> tuple[list[int], list[int]]:
+    """Fields per data row and its file line, with the csv module (quoted fields)."""
+    text = data.decode("utf-8", errors="replace")
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=sep)
+    counts, lines = [], []
+    header = True
+    for row in reader:
+        if not row:
+            continue
+        if header:
+            header = False
+            continue
+        counts.append(len(row))
+        lines.append(reader.line_num)
+    return counts, lines
+
+
+def _listed(names: Sequence[str], limit: int = 30) -> str:
+    text = ", ".join(short_repr(n) if len(n) > 40 else n for n in names[:limit])
+    return text + (f", ... ({len(names):,} in all)" if len(names) > limit else "")
+
+
 def _where(row: int) -> str:
     """Row ``row`` (0-based data row) as the user sees it: 1-based row and file line."""
     return f"row {row + 1} (line {row + 2})"
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(e)[: 4 * limit].split()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _stem(path: Path) -> str:
@@ -292,7 +404,7 @@ def _check_duplicate_columns(path: Path, columns: list[str], sep: str = ",") -> 
     counts = pd.Series([h.strip() for h in header]).value_counts()
     repeated = counts[counts > 1]
     if len(repeated):
-        names = ", ".join(f"{k!r} ({v} times)" for k, v in repeated.items())
+        names = ", ".join(f"{short_repr(k)} ({v} times)" for k, v in repeated.items())
         raise InputFileError(path, f"repeated column names in the header: {names}")
 
 
@@ -304,7 +416,7 @@ def _check_unique_ids(path: Path, ids: np.ndarray) -> None:
     groups = s[dup].groupby(s[dup], sort=False).groups
     parts = []
     for k, rows in list(groups.items())[:3]:
-        parts.append(f"{k!r} (rows {', '.join(str(int(r) + 1) for r in rows)})")
+        parts.append(f"{short_repr(k)} (rows {', '.join(str(int(r) + 1) for r in rows)})")
     more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
     raise InputFileError(path, f"duplicate ids: {'; '.join(parts)}{more}")
 
@@ -333,9 +445,10 @@ def _parse_split(path: Path, col: pd.Series, name: str, patient: np.ndarray) -> 
     bad = ~np.isin(norm, SPLITS)
     if bad.any():
         r = int(np.argmax(bad))
-        what = "blank split" if raw.iloc[r] == "" else f"unknown split {raw.iloc[r]!r}"
+        what = "blank split" if raw.iloc[r] == "" else f"unknown split {short_repr(raw.iloc[r])}"
         raise InputFileError(
-            path, f"{_where(r)}, column {name!r}: {what}; expected one of {', '.join(SPLITS)}"
+            path,
+            f"{_where(r)}, column {short_repr(name)}: {what}; expected one of {', '.join(SPLITS)}",
         )
     per_patient = pd.DataFrame({"p": patient, "s": norm}).groupby("p", sort=False)["s"].nunique()
     mixed = per_patient[per_patient > 1]
@@ -344,7 +457,7 @@ def _parse_split(path: Path, col: pd.Series, name: str, patient: np.ndarray) -> 
         rows = np.flatnonzero(patient == p)[:4] + 1
         raise InputFileError(
             path,
-            f"column {name!r}: patient {p!r} is in more than one split (rows {', '.join(map(str, rows))});"
+            f"column {short_repr(name)}: patient {short_repr(p)} is in more than one split (rows {', '.join(map(str, rows))});"
             " a patient's images must share one split",
         )
     return norm.astype(str)

@@ -7,23 +7,37 @@ Arrays are read with ``allow_pickle=False`` (never unpickle a user's file).
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from budgetplan.errors import InputFileError
+from budgetplan.errors import InputFileError, short_repr
 
+#: Longest image id (characters), as in a label CSV's cells.
+MAX_ID = 4096
 #: Names of the array an ``.npz`` may hold besides others.
 NPZ_NAMES = ("embeddings", "vectors", "features")
 
 
-def check_vectors(arr: np.ndarray, where: str | Path) -> np.ndarray:
-    """``arr`` when it is an (N, d) array of numbers, else a one-line error naming ``where``."""
+def check_vectors(arr: np.ndarray, where: str | Path, chunk: int = 16384) -> np.ndarray:
+    """``arr`` when it is an (N, d) array of finite numbers, else a one-line error naming
+    ``where`` (and the first row holding NaN or inf). Checked in row chunks, so a memory-mapped
+    file is not loaded whole."""
+    if not isinstance(arr, np.ndarray):  # e.g. an .npz archive renamed .npy
+        raise InputFileError(where, "is not a single array (an .npz archive named .npy?)")
     if arr.ndim != 2:
         raise InputFileError(where, f"expected an (N, d) array, found shape {arr.shape}")
     if arr.dtype.kind not in "fiu":
         raise InputFileError(where, f"expected numbers, found dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        for s in range(0, arr.shape[0], chunk):
+            finite = np.isfinite(arr[s : s + chunk]).all(axis=1)
+            if not finite.all():
+                r = s + int(np.argmin(finite))
+                what = "NaN" if np.isnan(arr[r]).any() else "inf"
+                raise InputFileError(where, f"row {r} contains {what}; embeddings must be finite")
     return arr
 
 
@@ -40,19 +54,25 @@ def load_embeddings(path: Path) -> np.ndarray:
         raise InputFileError(path, "file is empty")
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
+            loaded = np.load(path, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):  # an .npy named .npz: it is one array anyway
+                return check_vectors(loaded, path)
+            with loaded as z:
                 names = list(z.files)
                 pick = [n for n in names if n in NPZ_NAMES] or names
                 if len(pick) != 1:
                     raise InputFileError(
-                        path, f"holds arrays {names}; keep one, or name it 'embeddings'"
+                        path, f"holds arrays {names[:10]}; keep one, or name it 'embeddings'"
                     )
                 arr = z[pick[0]]
         else:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            if not isinstance(arr, np.ndarray):  # np.load opened a zip archive
+                arr.close()
+                raise InputFileError(path, "is an .npz archive named .npy; rename it .npz")
     except InputFileError:
         raise
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise _unreadable(path, exc, ".npy/.npz array") from None
     return check_vectors(arr, path)
 
@@ -63,7 +83,7 @@ def embeddings_from_bytes(data: bytes, name: str) -> np.ndarray:
         raise InputFileError(name, "file is empty")
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise _unreadable(name, exc, ".npy array") from None
     if isinstance(arr, np.lib.npyio.NpzFile):  # pragma: no cover - np.load of .npz bytes
         raise InputFileError(name, "is an .npz archive; upload a single .npy array")
@@ -81,12 +101,20 @@ def parse_ids(lines: Sequence[str], where: str | Path) -> list[str]:
     ids = [s.strip() for s in lines]
     seen: dict[str, int] = {}
     for i, s in enumerate(ids):
+        if len(s) > MAX_ID:
+            raise InputFileError(
+                where,
+                f"line {i + 1}: an id of {len(s):,} characters ({short_repr(s, 40)}); "
+                f"ids are at most {MAX_ID:,}",
+            )
         if not s:
             raise InputFileError(
                 where, f"line {i + 1} is blank; every row of the embeddings needs an id"
             )
         if s in seen:
-            raise InputFileError(where, f"duplicate id {s!r} on lines {seen[s] + 1} and {i + 1}")
+            raise InputFileError(
+                where, f"duplicate id {short_repr(s)} on lines {seen[s] + 1} and {i + 1}"
+            )
         seen[s] = i
     return ids
 

@@ -31,10 +31,11 @@ import numpy as np
 
 from budgetplan.embeddings import faiss_index as fx
 from budgetplan.embeddings.blocked_knn import cell_self_knn, top_cells, tune_probes
-from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
+from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError, short_repr
 from budgetplan.io import (
     atomic_dir,
     atomic_path,
+    check_replaceable,
     save_npy_atomic,
     write_json_atomic,
     write_with_atomic,
@@ -44,6 +45,8 @@ ProgressFn = Callable[[int, int, str], None]
 
 FORMAT_VERSION = 1
 VECTORS, IDS, MANIFEST, INDEX = "vectors.npy", "ids.txt", "manifest.json", "index.faiss"
+#: Size and mtime of vectors.npy and ids.txt when their content last matched the checksum.
+VERIFIED = "verified.json"
 _RESERVED = {"format_version", "dim", "n", "created", "checksum", "index", "seed", "faiss_version"}
 CELLS = "ivf_cells.npy"  # (N, max_probes) nearest IVF cells of each vector, for self_knn
 #: Query rows per FAISS call in ``self_knn`` / ``search``: large enough that the exact search runs
@@ -86,10 +89,12 @@ def _clean_ids(ids: Iterable[object], n: int) -> list[str]:
     seen: dict[str, int] = {}
     for row, i in enumerate(out):
         if not i or "\n" in i or "\r" in i:
-            raise DataMismatchError(f"id at row {row} is blank or contains a line break: {i!r}")
+            raise DataMismatchError(
+                f"id at row {row} is blank or contains a line break: {short_repr(i)}"
+            )
         if i in seen:
             raise DataMismatchError(
-                f"duplicate id {i!r} at rows {seen[i]} and {row}; ids must be unique"
+                f"duplicate id {short_repr(i)} at rows {seen[i]} and {row}; ids must be unique"
             )
         seen[i] = row
     return out
@@ -261,18 +266,18 @@ class EmbeddingStore:
         id_list = _clean_ids(ids, n)
         spec = fx.default_spec(index, n)
         spec.params.update(index_params or {})
-        if root.exists() and not overwrite:
-            raise InputFileError(root, "already exists; choose another directory or pass overwrite")
+        if root.exists() or root.is_symlink():
+            if not overwrite:
+                raise InputFileError(
+                    root, "already exists; choose another directory or pass overwrite"
+                )
+            check_replaceable(root, MANIFEST)
         fx.set_threads(threads, work=n)
 
-        with atomic_dir(root) as tmp:
+        with atomic_dir(root, overwrite=overwrite, marker=MANIFEST) as tmp:
             report(0, 4, "normalising vectors")
-            out = np.lib.format.open_memmap(
-                tmp / VECTORS, mode="w+", dtype=np.float32, shape=(n, d)
-            )
-            for s in range(0, n, _CHUNK):
-                out[s : s + _CHUNK] = normalise_chunk(arr[s : s + _CHUNK], offset=s)
-            out.flush()
+            _write_normalised(tmp / VECTORS, arr)
+            out = np.load(tmp / VECTORS, mmap_mode="r", allow_pickle=False)
             (tmp / IDS).write_text("".join(f"{i}\n" for i in id_list), encoding="utf-8")
             report(1, 4, f"building {spec.kind} index")
             built, index_entry, cells = _build_and_measure(
@@ -304,6 +309,7 @@ class EmbeddingStore:
                 raise BudgetplanError(f"manifest fields {clash} are set by the store itself")
             _check_json(manifest)
             write_json_atomic(tmp / MANIFEST, manifest)
+            _record_verified(tmp, manifest)
             del out
             report(4, 4, "done")
         return cls.open(root)
@@ -313,14 +319,17 @@ class EmbeddingStore:
     def open(cls, root: str | os.PathLike[str], verify_checksum: bool = False) -> EmbeddingStore:
         """Open a store, checking that manifest, vectors, ids and index agree.
 
-        Sizes and dimensions are always checked; ``verify_checksum`` also re-hashes the vectors
-        and ids (seconds for a 100k x 1024 store).
+        Sizes and dimensions are always checked, and so is the content: the vectors and ids are
+        re-hashed (about a second per 100k x 1024 store) when their size or mtime differ from
+        those recorded (``verified.json``) when they last matched the manifest's checksum; a
+        changed or non-finite store raises instead of answering from caches keyed on that
+        checksum. ``verify_checksum`` re-hashes regardless.
         """
         root = Path(root)
         if not root.is_dir():
             raise InputFileError(root, "embedding store not found (no such directory)")
         manifest = _read_manifest(root / MANIFEST)
-        n, d = int(manifest["n"]), int(manifest["dim"])
+        n, d = manifest["n"], manifest["dim"]
         vectors = _read_vectors(root / VECTORS)
         if vectors.shape != (n, d):
             raise DataMismatchError(
@@ -345,13 +354,9 @@ class EmbeddingStore:
             root=root, vectors=vectors, ids=np.asarray(ids, dtype=object), manifest=manifest
         )
         store._index = index
-        if verify_checksum:
-            got = checksum_of(vectors, ids)
-            if got != manifest["checksum"]:
-                raise DataMismatchError(
-                    f"{root / VECTORS}: checksum {got[:12]}... does not match the manifest's "
-                    f"{str(manifest['checksum'])[:12]}...; the vectors or ids were changed"
-                )
+        if verify_checksum or not _verified_before(root, manifest):
+            _verify_content(root, vectors, ids, str(manifest["checksum"]))
+            _record_verified(root, manifest)
         return store
 
     @classmethod
@@ -613,8 +618,25 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     missing = [k for k in ("n", "dim", "checksum", "index") if k not in manifest]
     if missing:
         raise InputFileError(path, f"manifest lacks {', '.join(missing)}")
-    if not isinstance(manifest["index"], dict) or "kind" not in manifest["index"]:
+    for key in ("n", "dim"):
+        value = manifest[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputFileError(
+                path, f"manifest field {key!r} must be a positive integer, got {short_repr(value)}"
+            )
+    if not isinstance(manifest["checksum"], str):
+        raise InputFileError(path, "manifest field 'checksum' must be a string")
+    entry = manifest["index"]
+    if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
         raise InputFileError(path, "manifest 'index' entry lacks 'kind'")
+    if entry["kind"] not in fx.KINDS:
+        raise InputFileError(path, f"manifest 'index.kind' {short_repr(entry['kind'])} is unknown")
+    if not isinstance(entry.get("params"), dict):
+        raise InputFileError(
+            path,
+            "manifest 'index.params' is missing or not an object; "
+            "rebuild it with EmbeddingStore.rebuild_index",
+        )
     return manifest
 
 
@@ -629,11 +651,87 @@ def _read_vectors(path: Path) -> np.ndarray:
         raise InputFileError(
             path, f"not a readable .npy array ({str(exc).splitlines()[0][:200]})"
         ) from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive renamed .npy
+        getattr(arr, "close", lambda: None)()
+        raise InputFileError(path, "is an .npz archive, not an .npy array")
     if arr.dtype != np.float32 or arr.ndim != 2:
         raise InputFileError(
             path, f"expected a float32 (N, d) array, found {arr.dtype} {arr.shape}"
         )
     return arr
+
+
+def _write_normalised(path: Path, arr: np.ndarray) -> None:
+    """Write the unit rows of ``arr`` as a float32 ``.npy`` through an ordinary file.
+
+    Not ``open_memmap``: stores into a memory map on a full disk die with SIGBUS (no message,
+    the temp directory left behind); ``write`` raises ENOSPC, which ``atomic_dir`` cleans up
+    and the CLI reports in one line.
+    """
+    n, d = arr.shape
+    header = {"descr": "<f4", "fortran_order": False, "shape": (n, d)}
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        for s in range(0, n, _CHUNK):
+            block = normalise_chunk(arr[s : s + _CHUNK], offset=s)
+            fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+
+
+def _file_stats(root: Path) -> dict[str, list[int]]:
+    out = {}
+    for name in (VECTORS, IDS):
+        st = (root / name).stat()
+        out[name] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def _record_verified(root: Path, manifest: dict[str, Any]) -> None:
+    """Remember size + mtime of vectors.npy and ids.txt, whose content matches the checksum."""
+    try:
+        write_json_atomic(
+            root / VERIFIED, {"checksum": manifest["checksum"], "files": _file_stats(root)}
+        )
+    except OSError:  # a read-only store is re-hashed on every open instead
+        pass
+
+
+def _verified_before(root: Path, manifest: dict[str, Any]) -> bool:
+    """True when vectors.npy and ids.txt are unchanged (size, mtime) since their last check."""
+    try:
+        rec = json.loads((root / VERIFIED).read_text(encoding="utf-8"))
+        return bool(
+            isinstance(rec, dict)
+            and rec.get("checksum") == manifest["checksum"]
+            and rec.get("files") == _file_stats(root)
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def _verify_content(root: Path, vectors: np.ndarray, ids: Sequence[str], expected: str) -> None:
+    """Re-hash vectors + ids against the manifest's checksum; refuse NaN / inf rows (one line)."""
+    h = hashlib.sha256()
+    for s in range(0, vectors.shape[0], _CHUNK):
+        block = np.ascontiguousarray(vectors[s : s + _CHUNK], dtype="<f4")
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            r = s + int(np.argmin(finite))
+            what = "NaN" if np.isnan(vectors[r]).any() else "inf"
+            raise InputFileError(
+                root / VECTORS,
+                f"row {r} contains {what}; the store is damaged, create it again "
+                "(budgetplan ingest --overwrite)",
+            )
+        h.update(block.data)
+    h.update(b"\0ids\0")
+    h.update("\n".join(ids).encode("utf-8"))
+    got = h.hexdigest()
+    if got != expected:
+        raise DataMismatchError(
+            f"{root / VECTORS}: the vectors or ids changed since the store was created "
+            f"(checksum {got[:12]}... is not the manifest's {expected[:12]}...); create the "
+            "store again (budgetplan ingest --overwrite) rather than edit it"
+        )
 
 
 def _read_ids(path: Path) -> list[str]:

@@ -58,7 +58,7 @@ import pandas as pd
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import DataMismatchError, InputFileError
-from budgetplan.io import write_text_atomic, write_with_atomic
+from budgetplan.io import check_not_inputs, check_writable, write_text_atomic, write_with_atomic
 from budgetplan.notices import SIMULATED_NOTICE
 from budgetplan.planner import labelstudio as ls
 from budgetplan.planner.export_errors import ExportError, ExportWarning
@@ -234,6 +234,7 @@ def export_plan(
     image_size: tuple[int, int] | None = None,
     scores: Scores | None = None,
     manifest_root: str | os.PathLike[str] | None = None,
+    inputs: Sequence[str | os.PathLike[str] | None] = (),
 ) -> list[Path]:
     """Write ``plan`` in ``format`` to ``path`` (and its companion files); returns the files written.
 
@@ -243,9 +244,19 @@ def export_plan(
     to get their width and height, ``image_size`` (width, height) is used for images that cannot
     be read there, and names are relative to ``manifest_root``. Problems the user must fix later
     (unloadable image URLs, filled-in sizes) are :class:`ExportWarning` s.
+
+    Refused before writing: a file that is one of ``inputs`` (the plan file, the store) or
+    a directory, and, when ``labels`` is given, a plan whose target or action classes the
+    labels do not have.
     """
     _check_format(format)
     path = Path(path)
+    outputs = output_paths(format, path)
+    check_not_inputs(outputs, inputs)
+    for out in outputs:
+        check_writable(out)
+    if labels is not None:
+        plan.check_classes(labels.classes)
     if format == "csv":
         return [_write_csv(plan, path, labels)]
     if format == "json":
@@ -261,6 +272,16 @@ def export_plan(
             CvatFiles(image_root, image_size, manifest_root),
         )
     write_text_atomic(path, markdown_report(plan, labels))
+    return [path]
+
+
+def output_paths(fmt: str, path: str | os.PathLike[str]) -> list[Path]:
+    """The files :func:`export_plan` writes for ``fmt`` at ``path`` (with companions)."""
+    path = Path(path)
+    if fmt == "labelstudio":
+        return [path, labelstudio_config_path(path)]
+    if fmt == "cvat":
+        return [path, cvat_labels_path(path), cvat_annotations_path(path)]
     return [path]
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from budgetplan.config import config_hash
-from budgetplan.errors import BudgetError, InputFileError
+from budgetplan.errors import BudgetError, InputFileError, short_repr
 from budgetplan.io import write_text_atomic
 from budgetplan.planner.costs import CostModel
 from budgetplan.relations.names import ALIASES as RELATION_ALIASES
@@ -75,20 +75,22 @@ class PlanAction:
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
             raise PlanValidationError(
-                f"plan action: kind {self.kind!r} is not one of {ACTION_KINDS}"
+                f"plan action: kind {short_repr(self.kind)} is not one of {ACTION_KINDS}"
             )
         object.__setattr__(self, "image_ids", [str(i) for i in self.image_ids])
         object.__setattr__(self, "n_images", int(self.n_images))
         object.__setattr__(self, "cost", float(self.cost))
         if self.n_images != len(self.image_ids):
             raise PlanValidationError(
-                f"plan action {self.class_name!r}: n_images is {self.n_images} but {len(self.image_ids)} image ids are listed"
+                f"plan action {short_repr(self.class_name)}: n_images is {self.n_images} but {len(self.image_ids)} image ids are listed"
             )
         if len(set(self.image_ids)) != len(self.image_ids):
-            raise PlanValidationError(f"plan action {self.class_name!r}: an image is listed twice")
+            raise PlanValidationError(
+                f"plan action {short_repr(self.class_name)}: an image is listed twice"
+            )
         if not math.isfinite(self.cost) or self.cost < 0:
             raise PlanValidationError(
-                f"plan action {self.class_name!r}: cost {self.cost!r} must be >= 0"
+                f"plan action {short_repr(self.class_name)}: cost {self.cost!r} must be >= 0"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,7 +132,7 @@ class AnnotationPlan:
         object.__setattr__(self, "budget", budget)
         if str(self.unit) != self.cost_model.unit:
             raise PlanValidationError(
-                f"plan: unit {self.unit!r} differs from the cost model's unit {self.cost_model.unit!r}"
+                f"plan: unit {short_repr(self.unit)} differs from the cost model's unit {short_repr(self.cost_model.unit)}"
             )
         object.__setattr__(self, "actions", list(self.actions))
         for name in ("baseline", "expected", "random_control"):
@@ -149,7 +151,7 @@ class AnnotationPlan:
             for i in a.image_ids:
                 if (a.class_name, i) in seen:
                     raise PlanValidationError(
-                        f"plan: class {a.class_name!r} on image {i!r} appears in two actions"
+                        f"plan: class {short_repr(a.class_name)} on image {short_repr(i)} appears in two actions"
                     )
                 seen.add((a.class_name, i))
         total = self.total_cost
@@ -223,6 +225,22 @@ class AnnotationPlan:
         expected = (self.provenance.get("store") or {}).get("checksum")
         return not expected or expected == store_checksum
 
+    def check_classes(self, classes: Sequence[str], where: str = "plan") -> None:
+        """Refuse a plan whose target or action classes a store does not have (an edited plan,
+        or a plan made on another store): its worklist would send annotators after a class
+        that is not there."""
+        known = set(classes)
+        for name, what in [
+            (self.target, "target"),
+            *((a.class_name, "action class") for a in self.actions),
+        ]:
+            if name not in known:
+                raise InputFileError(
+                    where,
+                    f"{what} {short_repr(name)} is not a class of the store "
+                    f"({', '.join(list(classes)[:30])}); was the plan made on another store?",
+                )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -247,6 +265,8 @@ class AnnotationPlan:
             raise InputFileError(
                 where, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             ) from None
+        except RecursionError:
+            raise InputFileError(where, "JSON nested too deeply to be an annotation plan") from None
         return _from_dict(data, where)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -354,7 +374,7 @@ def _from_dict(data: Any, where: str) -> AnnotationPlan:
             where, f"expected a JSON object (an annotation plan), got {type(data).__name__}"
         )
     if data.get("format", FORMAT) != FORMAT:
-        raise bad("format", f"{data.get('format')!r} is not {FORMAT!r}")
+        raise bad("format", f"{short_repr(data.get('format'))} is not {FORMAT!r}")
     version = data.get("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise bad(
@@ -456,5 +476,5 @@ def _from_dict(data: Any, where: str) -> AnnotationPlan:
 
 def _num(value: Any, fld: str, bad: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad(fld, f"expected a number, got {value!r}")
+        raise bad(fld, f"expected a number, got {short_repr(value)}")
     return float(value)

@@ -245,6 +245,20 @@ def training_rows(dataset: Dataset, rows: np.ndarray | str | None = None) -> np.
     return rows.astype(np.int64)
 
 
+def check_target_positives(dataset: Dataset, target: str, rows: np.ndarray | str | None) -> None:
+    """Refuse a target with no positive label in ``rows``: every relation to it (prototype,
+    co-occurrence, kNN share) is undefined, and a table or graph of NaN would look like an
+    answer."""
+    idx = training_rows(dataset, rows)
+    column = dataset.labels.column(target)[idx]
+    if not (column == 1).any():
+        where = f"the {rows} split" if isinstance(rows, str) else f"the {len(idx)} rows used"
+        raise BudgetplanError(
+            f"{dataset.root}: target {target!r} has no positive label in {where}; its relations "
+            "to other classes are undefined (pick a target with positives, or another --split)"
+        )
+
+
 def _cached_graph(dataset: Dataset, k: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The store's cached self-kNN graph with at least ``k`` neighbours, if any (never computes)."""
     load = getattr(dataset.embeddings, "_load_knn", None)

@@ -80,7 +80,7 @@ def test_ingest_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     bad[17, 0] = np.nan
     np.save(tmp_path / "nan.npy", bad)
     assert ingest(tmp_path / "nan.npy", ids_path, labels, out) == 2
-    assert "vector row 17 contains NaN" in _error(capsys)
+    assert "nan.npy: row 17 contains NaN" in _error(capsys)
 
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     assert ingest(tmp_path / "obj.npy", ids_path, labels, out) == 2
