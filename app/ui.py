@@ -116,6 +116,8 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
             "seeds": None,
             "target_positives": None,  # None: the recipe's value
             "quick": sup.quick_mode(),
+            "executor": "local",
+            "ray_address": "",
         },
     )
     methods = list(METHODS)
@@ -137,7 +139,7 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
         max_value=20,
         value=int(saved["seeds"] or default_seeds),
         key="w_seeds",
-        help="training runs behind the best candidates (successive halving)",
+        help="draws of the study behind the leading candidates (raced on confidence bounds)",
     )
     tpos = c3.number_input(
         "Target positives (0 = all)",
@@ -147,7 +149,31 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
         key="w_tpos",
         help="how many target positives you really have; the rest are masked",
     )
-    saved.update(method=method, seeds=int(seeds), target_positives=int(tpos), quick=bool(quick))
+    with st.expander("Where the runs train"):
+        e1, e2 = st.columns(2)
+        executors = ["local", "process", "ray"]
+        executor = e1.selectbox(
+            "Executor",
+            executors,
+            index=executors.index(saved["executor"]),
+            key="w_executor",
+            help='local (this process), process (a pool), ray (pip install -e ".[ray]")',
+        )
+        address = e2.text_input(
+            "Ray address",
+            value=saved["ray_address"],
+            key="w_ray_address",
+            help="empty: a local Ray with this machine's cores; auto or host:port: a cluster",
+            disabled=executor != "ray",
+        )
+    saved.update(
+        method=method,
+        seeds=int(seeds),
+        target_positives=int(tpos),
+        quick=bool(quick),
+        executor=executor,
+        ray_address=address.strip(),
+    )
     return dict(saved)
 
 

@@ -80,6 +80,8 @@ cfg = sup.app_config(
     budget=float(budget),
     costs=costs,
     quick=settings["quick"],
+    executor=settings["executor"],
+    ray_address=settings["ray_address"],
 )
 rec = ui.recommend_on_click(
     ds,

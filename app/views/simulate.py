@@ -12,7 +12,7 @@ ui.header("Simulate", ds)
 st.caption(
     "For each other class, train the target with that class's labels added (a simulated "
     "assembly of the fully labelled store) over several seeds, paired with the baseline "
-    "(target only). Candidates are screened by relation and trained by successive halving."
+    "(target only). Candidates are screened by relation and raced over draws of the study."
 )
 target = ui.target_picker(ds)
 settings = ui.simulation_settings(ds)
@@ -24,6 +24,8 @@ cfg = sup.app_config(
     target_positives=tpos,
     quick=settings["quick"],
     classes=ds.classes,
+    executor=settings["executor"],
+    ray_address=settings["ray_address"],
 )
 rec = ui.recommend_on_click(
     ds,

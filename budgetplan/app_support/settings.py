@@ -42,11 +42,14 @@ def app_config(
     quick: bool = False,
     recipe: str | None = None,
     classes: Sequence[str] | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> RecommendConfig:
     """The ``RecommendConfig`` of the app's choices: the recipe (default ``nih-nodule`` when
     present, else the config defaults), the quick simulation settings when ``quick``, then the
     page's choices on top. Without ``costs``, the recipe's costs are kept only if they name
-    ``classes`` of this store (else every label costs 1)."""
+    ``classes`` of this store (else every label costs 1). ``executor`` (local, process, ray) and
+    ``ray_address`` (None: a local Ray; ``auto`` or an address: a cluster) say where runs train."""
     import dataclasses
 
     from budgetplan.config import (
@@ -75,6 +78,10 @@ def app_config(
         "budget": budget,
     }
     cfg = cfg.with_overrides(**values)
+    if executor is not None:
+        cfg = cfg.with_overrides(
+            simulation={"executor": executor, "ray_address": ray_address or None}
+        )
     if seeds is not None and cfg.simulation.initial_seeds > seeds:
         cfg = cfg.with_overrides(simulation={"initial_seeds": seeds})
     if costs is None:  # the recipe's costs when they fit this store's classes, else unit costs
