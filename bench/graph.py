@@ -104,16 +104,31 @@ def run_digits(args: argparse.Namespace) -> None:
         for name, ref in refs.items():
             rho = spearmanr(v, pairs(ref))[0] if np.unique(v).size > 1 else float("nan")
             row[name] = round(float(rho), 3)
-        if np.unique(v).size > 1:
-            jac, ari = graph_agreement(data.matrix, refs["logreg soft"])
-            row["edges Jaccard (logreg soft)"] = round(jac, 2)
-            row["communities ARI (logreg soft)"] = round(ari, 2)
+        for name in ("logreg soft", "mlp soft") if np.unique(v).size > 1 else ():
+            jac, ari = graph_agreement(data.matrix, refs[name])
+            row[f"edges Jaccard ({name})"] = round(jac, 2)
+            row[f"communities ARI ({name})"] = round(ari, 2)
         if data.encodings is not None:
             row["draw stability"] = round(data.encodings.stability, 3)
             row["max abs(q-I)"] = round(float(np.median(data.encodings.movement)), 3)
         rows.append(row)
         for note in data.notes:
             print(f"  [{rel}] {note}")
+    names = [str(c) for c in range(10)]
+    jac, ari = graph_agreement(pd.DataFrame(refs["mlp soft"], names, names), refs["logreg soft"])
+    rows.append(
+        {
+            "relation": "(mlp soft confusion, the other reference)",
+            "logreg hard": round(
+                float(spearmanr(pairs(refs["mlp soft"]), pairs(refs["logreg hard"]))[0]), 3
+            ),
+            "logreg soft": round(
+                float(spearmanr(pairs(refs["mlp soft"]), pairs(refs["logreg soft"]))[0]), 3
+            ),
+            "edges Jaccard (logreg soft)": round(jac, 2),
+            "communities ARI (logreg soft)": round(ari, 2),
+        }
+    )
     print(markdown(rows))
 
 

@@ -35,7 +35,8 @@ class AdapterRelationConfig:
     a narrow trunk (64 units: a trunk that can separate everything leaves q nothing to learn
     about which classes look alike). encoding_lr: q's own learning rate (None = lr; faster q
     was measured to hurt). seeds: draws averaged; their spread is reported. threads: torch CPU
-    threads while training (None = leave).
+    threads while training (None = leave; 1 by default: on digits at load 16 on 2 cores, 47 s
+    with one thread against 426 s with torch's default, same encodings).
     """
 
     max_rows: int = 20_000
@@ -49,7 +50,7 @@ class AdapterRelationConfig:
     encoding_lr: float | None = None
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     device: str = "auto"
-    threads: int | None = None
+    threads: int | None = 1
 
 
 @dataclass(frozen=True)
