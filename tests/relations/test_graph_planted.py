@@ -110,3 +110,15 @@ def test_encoding_lr_moves_q_faster_and_keeps_cache_keys() -> None:
         )
         moves.append(float(adapter_relation(x, y, cfg).movement[0]))
     assert moves[1] > 3 * moves[0]
+
+
+def test_graph_chart_labels_the_edges(encodings) -> None:
+    from budgetplan.relations import charts
+
+    sim = pd.DataFrame(encodings.mean, index=NAMES, columns=NAMES)
+    g = graph.annotate(
+        graph.class_graph(sim, "adapter", spread=pd.DataFrame(encodings.std, NAMES, NAMES))
+    )
+    chart = charts.graph_chart(g, "a1")
+    text = chart.to_json()
+    assert "top-2 neighbours per class" in text and "±" in text
