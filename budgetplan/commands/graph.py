@@ -7,45 +7,63 @@ import time
 from pathlib import Path
 from typing import Any
 
-from budgetplan.commands.relations import add_common_arguments, open_and_target
-from budgetplan.notices import simulated_notice
-from budgetplan.relations.table import RELATIONS
+from budgetplan.relations.table import KNN_K
 
 
 def _threshold(text: str) -> float | str:
-    if text == "auto":
-        return text
+    from budgetplan.errors import BudgetplanError
+    from budgetplan.relations.graph import parse_threshold
+
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--threshold must be a number or 'auto', got {text!r}"
-        ) from None
+        kind, value = parse_threshold(text)
+    except BudgetplanError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value if kind == "value" else text
 
 
 def register(subparsers: Any) -> None:
+    from budgetplan.relations.graph import DEFAULT_THRESHOLD
+    from budgetplan.relations.graph_inputs import DEFAULT_GRAPH_RELATION, GRAPH_RELATIONS
+
     p = subparsers.add_parser(
         "graph",
         help="class graph of a relation: communities, clusters, exports (GraphML, JSON, HTML)",
         description=(
-            "Build the graph of classes whose relation exceeds a threshold (default per relation: "
-            "0.6 for prototype-mean as in Label-Assemble Fig. 14), find communities (greedy "
-            "modularity) and a hierarchical clustering, print the target's neighbourhood and "
-            "write GraphML, JSON node-link, clusters.csv and HTML charts to --out."
+            "Build the graph of classes linked by a relation (default: each class to its "
+            f"{DEFAULT_THRESHOLD[3:]} strongest neighbours), weight and label the edges, find "
+            "communities (greedy modularity) and a hierarchical clustering, print the target's "
+            "neighbourhood and write GraphML, JSON node-link, clusters.csv and HTML charts to "
+            "--out. --store digits runs on the digits recipe data (real 8x8 images)."
         ),
     )
-    add_common_arguments(p)
+    p.add_argument("--target", default=None, help="target class (default: the dataset's)")
+    p.add_argument(
+        "--store",
+        default=None,
+        help="dataset directory, 'demo' for the embedded default, 'digits' for the digits "
+        "recipe data",
+    )
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=["train", "val", "test"],
+        help="rows the relation is computed on (default train)",
+    )
+    p.add_argument("--k", type=int, default=KNN_K, help=f"kNN neighbours (default {KNN_K})")
     p.add_argument(
         "--relation",
-        default="prototype-mean",
-        choices=RELATIONS,
-        help="relation for the edges (default prototype-mean); knn computes the full kNN graph",
+        default=DEFAULT_GRAPH_RELATION,
+        choices=[*GRAPH_RELATIONS, "knn"],
+        help=f"relation for the edges (default {DEFAULT_GRAPH_RELATION}: it agreed best with "
+        "how a classifier confuses the digits, bench/README.md); 'adapter' trains the "
+        "label-assemble adapter over 5 draws first",
     )
     p.add_argument(
         "--threshold",
         type=_threshold,
         default=None,
-        help="edge threshold, a number or 'auto' (upper quartile); default per relation",
+        help=f"edges: 'topK' (each class's K strongest neighbours; default {DEFAULT_THRESHOLD}), "
+        "'auto' (pairs above the upper quartile) or a number (pairs above it)",
     )
     p.add_argument("--clusters", type=int, default=None, help="number of flat clusters")
     p.add_argument("--out", type=Path, required=True, help="directory for the graph files")
@@ -56,25 +74,25 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from budgetplan.progress import tqdm_progress
     from budgetplan.relations import graph
+    from budgetplan.relations.graph_inputs import graph_inputs
     from budgetplan.relations.outputs import describe_graph, write_graph_outputs
-    from budgetplan.relations.table import relation_matrices, training_rows
 
     t0 = time.perf_counter()
-    dataset, target = open_and_target(args)
-    with tqdm_progress("relation matrices") as progress:
-        matrices = relation_matrices(
-            dataset, rows=args.split, relations=(args.relation,), k=args.k, progress=progress
+    with tqdm_progress("relation") as progress:
+        data = graph_inputs(
+            args.store, args.relation, args.target, split=args.split, k=args.k, progress=progress
         )
-    matrix = matrices[args.relation]
-    counts = dataset.labels.subset(training_rows(dataset, args.split)).counts()
-    g = graph.class_graph(matrix, args.relation, args.threshold, counts=counts)
-    _, clusters = graph.hierarchical_clusters(matrix, args.relation, n_clusters=args.clusters)
-    print(describe_graph(g, target, clusters))
-    paths = write_graph_outputs(
-        args.out, g, matrix, clusters, target, simulated=dataset.simulated, png=args.png
+    g = graph.class_graph(
+        data.matrix, data.relation, args.threshold, counts=data.counts, spread=data.spread
     )
-    print(f"\nwrote {len(paths)} files to {args.out} ({time.perf_counter() - t0:.1f} s)")
-    notice = simulated_notice(dataset)
-    if notice:
-        print(notice)
+    _, clusters = graph.hierarchical_clusters(data.matrix, data.relation, n_clusters=args.clusters)
+    print(describe_graph(g, data.target, clusters, notes=data.notes))
+    paths = write_graph_outputs(
+        args.out, g, data.matrix, clusters, data.target, simulated=data.simulated, png=args.png
+    )
+    print(
+        f"\nwrote {len(paths)} files to {args.out} ({data.name}; {time.perf_counter() - t0:.1f} s)"
+    )
+    if data.notice:
+        print(data.notice)
     return 0

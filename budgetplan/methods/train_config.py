@@ -59,6 +59,8 @@ class TrainConfig:
     last weights (no selection on a small, noisy validation set).
     ``early_stop_classes``: None = macro AUC over the classes labelled (both 1 and 0) in the
     validation rows; or class indices, e.g. ``(target,)``.
+    ``encoding_lr``: learning rate of the adapter's task encoding q (None = ``lr``), for the
+    task-encoding relation (``budgetplan.relations.task_encoding``).
     ``method_params``: per-method hyper-parameters over the paper defaults (a dict is accepted
     and stored as sorted pairs). ``threads``: torch CPU threads during training (None = leave;
     1 by default: with 2 threads on a shared 2-core machine OpenMP spin-waiting made the small
@@ -75,6 +77,7 @@ class TrainConfig:
     activation: str = "relu"
     dropout: float = 0.2
     lr: float = 1e-3
+    encoding_lr: float | None = None
     weight_decay: float = 0.0
     batch_size: int = 512
     max_epochs: int = 12
@@ -117,6 +120,8 @@ class TrainConfig:
         check_int("train.threads", self.threads, low=1, none=True)
         check_number("train.dropout", self.dropout, low=0.0, high=1.0, high_open=True)
         check_number("train.lr", self.lr, low=0.0, low_open=True, high=10.0)
+        if self.encoding_lr is not None:
+            check_number("train.encoding_lr", self.encoding_lr, low=0.0, low_open=True, high=10.0)
         check_number("train.weight_decay", self.weight_decay, low=0.0)
         if self.method_params:
             self._check_method_params()
@@ -166,4 +171,6 @@ class TrainConfig:
         d = self.to_dict()
         d.pop("device")
         d.pop("threads")
+        if d["encoding_lr"] is None:  # the default keeps the keys of earlier caches
+            d.pop("encoding_lr")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -221,8 +221,10 @@ class ReplicaAdam:
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         fused: bool = True,
+        lr_of: Mapping[str, float] | None = None,
     ) -> None:
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.lr_of = {k: float((lr_of or {}).get(k, lr)) for k in params}  # per-tensor lr
         self.m = {k: torch.zeros_like(v) for k, v in params.items()}
         self.v = {k: torch.zeros_like(v) for k, v in params.items()}
         self.t = 0
@@ -236,8 +238,8 @@ class ReplicaAdam:
         b1, b2 = self.betas
         bc1 = 1.0 - b1**self.t
         bc2 = 1.0 - b2**self.t
-        step_size = self.lr / bc1
         for k, p in params.items():
+            step_size = self.lr_of[k] / bc1
             g = grads[k]
             if self.weight_decay:
                 g = g.add(p, alpha=self.weight_decay)
@@ -252,7 +254,21 @@ class ReplicaAdam:
         fused = getattr(torch, "_fused_adam_", None)
         if fused is None or self._fused_failed:
             return False
-        keys = list(params)
+        for lr in sorted(set(self.lr_of.values())):
+            keys = [k for k in params if self.lr_of[k] == lr]
+            if not self._fused_group(fused, params, grads, keys, lr):
+                return False
+        return True
+
+    def _fused_group(
+        self,
+        fused: Any,
+        params: models.Params,
+        grads: Mapping[str, Tensor],
+        keys: list[str],
+        lr: float,
+    ) -> bool:
+        """One fused Adam call over the tensors ``keys`` that share learning rate ``lr``."""
         dev = params[keys[0]].device
         steps = [torch.tensor(float(self.t), device=dev) for _ in keys]
         try:
@@ -263,7 +279,7 @@ class ReplicaAdam:
                 [self.v[k] for k in keys],
                 [],
                 steps,
-                lr=self.lr,
+                lr=lr,
                 beta1=self.betas[0],
                 beta2=self.betas[1],
                 weight_decay=self.weight_decay,
@@ -456,7 +472,8 @@ def train_replicas(
         state = method.init_state(setup)
         del setup
         views = FeatureViews(scale=embedding_scale(x))
-        opt = ReplicaAdam(params, config.lr, weight_decay=config.weight_decay)
+        enc_lr = {"q": config.encoding_lr} if config.encoding_lr is not None else None
+        opt = ReplicaAdam(params, config.lr, weight_decay=config.weight_decay, lr_of=enc_lr)
 
         best = {k: v.detach().clone().cpu() for k, v in params.items()}
         best_val = np.full(r_all, -np.inf)

@@ -137,9 +137,11 @@ def ranked_bar(
 
 
 def graph_chart(g: nx.Graph, target: str | None = None, seed: int = 0) -> alt.LayerChart:
-    """Node-link drawing of a class graph (spring layout, seeded): node size = positives,
-    colour = community, edge width = weight."""
-    pos = nx.spring_layout(g, seed=seed, weight="weight") if len(g) else {}
+    """Node-link drawing of a class graph (spring layout on the edges' ``affinity``, seeded):
+    node size = positives, colour = community, edge width = weight, edge text = its label
+    (weight, +- spread over draws for the adapter)."""
+    strength = "affinity" if all("affinity" in d for *_, d in g.edges(data=True)) else "weight"
+    pos = nx.spring_layout(g, seed=seed, weight=strength) if len(g) else {}
     nodes = pd.DataFrame(
         [
             {
@@ -161,12 +163,15 @@ def graph_chart(g: nx.Graph, target: str | None = None, seed: int = 0) -> alt.La
                 "y": pos[a][1],
                 "x2": pos[b][0],
                 "y2": pos[b][1],
-                "weight": w,
+                "mx": (pos[a][0] + pos[b][0]) / 2,
+                "my": (pos[a][1] + pos[b][1]) / 2,
+                "weight": d["weight"],
+                "label": str(d.get("label") or f"{d['weight']:.2f}"),
                 "pair": f"{a} - {b}",
             }
-            for a, b, w in g.edges(data="weight")
+            for a, b, d in g.edges(data=True)
         ],
-        columns=["x", "y", "x2", "y2", "weight", "pair"],
+        columns=["x", "y", "x2", "y2", "mx", "my", "weight", "label", "pair"],
     )
     axis = alt.Axis(labels=False, ticks=False, grid=False, title=None, domain=False)
     e = (
@@ -178,8 +183,13 @@ def graph_chart(g: nx.Graph, target: str | None = None, seed: int = 0) -> alt.La
             x2="x2:Q",
             y2="y2:Q",
             strokeWidth=alt.StrokeWidth("weight:Q", legend=None),
-            tooltip=["pair:N", alt.Tooltip("weight:Q", format=".3f")],
+            tooltip=["pair:N", alt.Tooltip("weight:Q", format=".3f"), "label:N"],
         )
+    )
+    el = (
+        alt.Chart(edges)
+        .mark_text(fontSize=8, color="dimgray")
+        .encode(x="mx:Q", y="my:Q", text="label:N")
     )
     n = (
         alt.Chart(nodes)
@@ -201,8 +211,9 @@ def graph_chart(g: nx.Graph, target: str | None = None, seed: int = 0) -> alt.La
     t = alt.Chart(nodes).mark_text(dy=-12, fontSize=10).encode(x="x:Q", y="y:Q", text="class:N")
     relation = LABELS.get(str(g.graph.get("relation", "")), g.graph.get("relation", ""))
     thr = g.graph.get("threshold")
-    return (e + n + t).properties(
-        title=f"class graph: {relation} > {thr:.3g}" if isinstance(thr, float) else "class graph",
+    rule = g.graph.get("rule") or (f"> {thr:.3g}" if isinstance(thr, float) else "")
+    return (e + el + n + t).properties(
+        title=f"class graph: {relation}, {rule}" if rule else "class graph",
         width=420,
         height=360,
     )

@@ -3,7 +3,9 @@
 Nodes carry prevalence and label counts; edges the relation value (``weight``). Communities by
 greedy modularity (networkx), a hierarchical clustering by scipy (average linkage on a distance
 derived from the relation), the target's neighbourhood, and exports as GraphML and JSON
-node-link (atomic writes). Seed 000 (Fig. 14) highlights prototype similarities above 0.6.
+node-link (atomic writes). Seed 000 (Fig. 14) highlights prototype similarities above 0.6; that
+fixed cut gave 0 adapter edges and left Nodule alone on the demo (issue 14), so the default
+keeps each class's strongest neighbours instead (``DEFAULT_THRESHOLD``).
 """
 
 from __future__ import annotations
@@ -22,17 +24,27 @@ from scipy.spatial.distance import squareform
 from budgetplan.errors import DataMismatchError, UnknownClassError
 from budgetplan.io import write_text_atomic
 
-# Default edge threshold per relation. "auto" = keep the strongest quarter of the pairs
-# (upper quartile of the off-diagonal values), for relations without a natural scale.
-DEFAULT_THRESHOLDS: dict[str, float | str] = {
-    "prototype-mean": 0.6,  # seed 000 Fig. 14: "highlight relationships if similarity > 0.6"
-    "adapter": 0.6,  # same figure: task-encoding cosine
-    "pmi": math.log(1.5),  # co-occur 1.5x more often than if independent
-    "phi": 0.1,
-    "prototype-median": "auto",  # raw cosines of median features crowd near 1
-    "knn-share": "auto",
-    "conditional": "auto",
-}
+# Relations whose values are cosines (distance = 1 - value for clustering).
+_COSINES = ("prototype-mean", "prototype-median", "adapter")
+# Default edges: each class keeps its strongest DEFAULT_TOP neighbours (the union over classes),
+# so every class with a defined relation has an edge and no scale has to be guessed. Measured on
+# digits (bench/README.md, "Class graph"): the top-2 graph of kNN share puts 4-9, 3-5-8 and 1-8
+# together as a classifier confuses them.
+DEFAULT_TOP = 2
+DEFAULT_THRESHOLD = f"top{DEFAULT_TOP}"
+
+
+def canonical_name(relation: str) -> str:
+    """The canonical name (``relations.names``) of a relation; old spellings are mapped, other
+    names returned as given."""
+    from budgetplan.relations.names import ALIASES
+
+    return ALIASES.get(relation, relation)
+
+
+def is_cosine(relation: str) -> bool:
+    """True for relations that are cosine similarities (bounded by 1, distance 1 - value)."""
+    return canonical_name(relation) in _COSINES
 
 
 def symmetric(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -41,15 +53,58 @@ def symmetric(matrix: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame((a + a.T) / 2, index=matrix.index, columns=matrix.columns)
 
 
+def parse_threshold(value: float | str | None) -> tuple[str, float]:
+    """("top", k) for "topK" (each class's K strongest neighbours; None = the default),
+    ("quantile", 0.75) for "auto" (upper quartile of the pairs), ("value", t) for a number."""
+    if value is None:
+        value = DEFAULT_THRESHOLD
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "quantile", 0.75
+        if text.startswith("top") and text[3:].isdigit() and int(text[3:]) >= 1:
+            return "top", float(int(text[3:]))
+        try:
+            return "value", float(text)
+        except ValueError:
+            raise DataMismatchError(
+                f"threshold {value!r}: use a number, 'auto' (upper quartile) or 'topK' "
+                "(each class's K strongest neighbours, e.g. top2)"
+            ) from None
+    return "value", float(value)
+
+
+def _off_diagonal(a: np.ndarray) -> np.ndarray:
+    off = a[~np.eye(len(a), dtype=bool)]
+    return off[np.isfinite(off)]
+
+
+def _top_pairs(a: np.ndarray, k: int) -> set[tuple[int, int]]:
+    """Pairs (i < j) where j is among i's k strongest finite neighbours or i among j's."""
+    pairs: set[tuple[int, int]] = set()
+    for i in range(len(a)):
+        row = np.where(np.isfinite(a[i]), a[i], -np.inf)
+        row[i] = -np.inf
+        for j in np.argsort(-row, kind="stable")[:k]:
+            if np.isfinite(row[j]):
+                pairs.add((min(i, int(j)), max(i, int(j))))
+    return pairs
+
+
 def resolve_threshold(matrix: pd.DataFrame, relation: str, threshold: float | str | None) -> float:
-    """A number from ``threshold`` (None = the relation's default, "auto" = upper quartile)."""
-    value = DEFAULT_THRESHOLDS.get(relation, "auto") if threshold is None else threshold
-    if value == "auto":
-        a = matrix.to_numpy(dtype=float)
-        off = a[~np.eye(len(a), dtype=bool)]
-        off = off[np.isfinite(off)]
-        return float(np.quantile(off, 0.75)) if off.size else math.inf
-    return float(value)
+    """A number from ``threshold`` (see ``parse_threshold``): for "topK" the weakest kept edge
+    (a numeric threshold at or below it keeps at least those edges; the app's slider start)."""
+    kind, v = parse_threshold(threshold)
+    a = matrix.to_numpy(dtype=float)
+    off = _off_diagonal(a)
+    if kind == "value":
+        return v
+    if not off.size:
+        return math.inf
+    if kind == "quantile":
+        return float(np.quantile(off, v))
+    weakest = min(a[i, j] for i, j in _top_pairs(a, int(v)))
+    return float(np.nextafter(weakest, -np.inf))
 
 
 def class_graph(
@@ -57,23 +112,33 @@ def class_graph(
     relation: str = "prototype-mean",
     threshold: float | str | None = None,
     counts: pd.DataFrame | None = None,
+    spread: pd.DataFrame | None = None,
 ) -> nx.Graph:
-    """Undirected graph of classes with an edge wherever the (symmetrised) relation > threshold.
+    """Undirected graph of classes; edges from the (symmetrised) relation.
 
     Args:
         matrix: C x C relation (index and columns = class names).
-        relation: its name (sets the default threshold; stored in ``graph.graph``).
-        threshold: edge threshold; None = ``DEFAULT_THRESHOLDS``; "auto" = upper quartile.
+        relation: its name (stored in ``graph.graph``).
+        threshold: "topK" (default ``DEFAULT_THRESHOLD``: each class's K strongest
+            neighbours), "auto" (pairs above the upper quartile) or a number (pairs above it).
         counts: ``LabelTable.counts()`` (class, positives, negatives, missing, prevalence),
             copied onto the nodes.
+        spread: C x C standard deviation of the relation over draws (adapter), on the edges.
+
+    Edges carry ``weight`` (the relation), ``affinity`` (the pair's percentile among all pairs,
+    in (0, 1]: a positive weight for community detection whatever the relation's sign),
+    ``label`` (weight, with +- spread when known) and ``spread``.
     """
     if list(matrix.index) != list(matrix.columns):
         raise DataMismatchError(
             "class graph: the relation matrix must have the same classes as rows and columns"
         )
     sym = symmetric(matrix)
+    a = sym.to_numpy(dtype=float)
+    kind, value = parse_threshold(threshold)
     thr = resolve_threshold(sym, relation, threshold)
-    g = nx.Graph(relation=relation, threshold=thr)
+    rule = f"top-{int(value)} neighbours per class" if kind == "top" else f"weight > {thr:.3g}"
+    g = nx.Graph(relation=relation, threshold=thr, rule=rule)
     info = counts.set_index("class") if counts is not None else None
     for name in sym.index:
         attrs: dict[str, Any] = {}
@@ -86,21 +151,37 @@ def class_graph(
                 "missing": int(row["missing"]),
             }
         g.add_node(str(name), **attrs)
-    a = sym.to_numpy(dtype=float)
     names = [str(n) for n in sym.index]
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            if np.isfinite(a[i, j]) and a[i, j] > thr:
-                g.add_edge(names[i], names[j], weight=float(a[i, j]))
+    if kind == "top":
+        pairs = sorted(_top_pairs(a, int(value)))
+    else:
+        pairs = [
+            (i, j)
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+            if np.isfinite(a[i, j]) and a[i, j] > thr
+        ]
+    off = np.sort(_off_diagonal(a))
+    sd = symmetric(spread).to_numpy(dtype=float) if spread is not None else None
+    for i, j in pairs:
+        w = float(a[i, j])
+        attrs = {"weight": w, "affinity": float(np.searchsorted(off, w, side="right") / off.size)}
+        label = f"{w:.2f}"
+        if sd is not None and np.isfinite(sd[i, j]):
+            attrs["spread"] = float(sd[i, j])
+            label += f" ± {sd[i, j]:.2f}"
+        g.add_edge(names[i], names[j], label=label, **attrs)
     return g
 
 
 def communities(g: nx.Graph) -> list[list[str]]:
-    """Greedy-modularity communities (Clauset-Newman-Moore), largest first; isolated classes
-    are communities of one."""
+    """Greedy-modularity communities (Clauset-Newman-Moore) weighted by ``affinity`` (the pair's
+    percentile, positive for every relation), largest first; isolated classes are communities
+    of one."""
     if g.number_of_edges() == 0:
         return [[n] for n in sorted(g.nodes)]
-    found = nx.community.greedy_modularity_communities(g, weight="weight")
+    weight = "affinity" if all("affinity" in d for *_, d in g.edges(data=True)) else "weight"
+    found = nx.community.greedy_modularity_communities(g, weight=weight)
     return [sorted(c) for c in sorted(found, key=lambda c: (-len(c), min(c)))]
 
 
@@ -113,7 +194,7 @@ def to_distance(matrix: pd.DataFrame, relation: str = "prototype-mean") -> np.nd
     """A distance (C, C) for clustering: ``1 - similarity`` for cosine relations, ``max - value``
     otherwise; symmetrised, zero diagonal, NaN as the largest distance."""
     a = symmetric(matrix).to_numpy(dtype=float)
-    if relation in ("prototype-mean", "prototype-median", "adapter"):
+    if is_cosine(relation):
         d = 1.0 - a
     else:
         off = a[~np.eye(len(a), dtype=bool)]

@@ -7,6 +7,7 @@ atomically (``budgetplan.io``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import networkx as nx
@@ -109,28 +110,53 @@ def write_relation_outputs(
     return written
 
 
-def describe_graph(g: nx.Graph, target: str | None, clusters: pd.DataFrame) -> str:
-    """Communities, clusters and the target's neighbourhood as text."""
+def describe_graph(
+    g: nx.Graph, target: str | None, clusters: pd.DataFrame, notes: Sequence[str] = ()
+) -> str:
+    """Edges (weight, +- spread over draws when known), communities, clusters, the target's
+    neighbourhood (or why it is empty) and ``notes`` as text."""
+    rule = g.graph.get("rule") or f"weight > {g.graph.get('threshold'):.3g}"
     lines = [
         f"Class graph on {g.graph.get('relation')}: {g.number_of_nodes()} classes, "
-        f"{g.number_of_edges()} edges with weight > {g.graph.get('threshold'):.3g}",
-        "Communities (greedy modularity):",
+        f"{g.number_of_edges()} edges ({rule})",
+        *notes,
+        "Edges (strongest first):",
     ]
+    edges = sorted(g.edges(data=True), key=lambda e: -e[2]["weight"])
+    for a, b, d in edges:
+        lines.append(f"  {a} - {b}: {_edge_label(d)}")
+    if not edges:
+        lines.append("  none")
+    lines.append("Communities (greedy modularity):")
     for i, comm in enumerate(graph.communities(g)):
         lines.append(f"  {i}: {', '.join(comm)}")
     lines.append("Hierarchical clusters (average linkage):")
     for cid, grp in clusters.sort_values("order").groupby("cluster", sort=False):
         lines.append(f"  {cid}: {', '.join(grp['class'])}")
     if target is not None and target in g:
-        nbrs = sorted(g[target].items(), key=lambda kv: -kv[1]["weight"])
-        if nbrs:
-            lines.append(
-                f"Neighbourhood of {target}: "
-                + ", ".join(f"{n} ({d['weight']:.3f})" for n, d in nbrs)
-            )
-        else:
-            lines.append(f"Neighbourhood of {target}: no class above the threshold")
+        lines.append(neighbourhood_line(g, target))
     return "\n".join(lines)
+
+
+def _edge_label(attrs: dict) -> str:
+    return str(attrs.get("label") or f"{attrs['weight']:.3f}")
+
+
+def neighbourhood_line(g: nx.Graph, target: str) -> str:
+    """The target's neighbours with their edge labels, or why there are none."""
+    nbrs = sorted(g[target].items(), key=lambda kv: -kv[1]["weight"])
+    if nbrs:
+        return f"Neighbourhood of {target}: " + ", ".join(
+            f"{n} ({_edge_label(d)})" for n, d in nbrs
+        )
+    if g.number_of_edges() == 0:
+        why = f"the graph has no edge at all ({g.graph.get('rule', 'threshold')})"
+    else:
+        why = (
+            f"no class passes {g.graph.get('rule', 'the threshold')} with {target}; "
+            "'--threshold top2' links every class to its 2 strongest neighbours"
+        )
+    return f"Neighbourhood of {target}: empty: {why}"
 
 
 def write_graph_outputs(
