@@ -113,8 +113,16 @@ def coverage(args: argparse.Namespace) -> dict[str, Any]:
     data = load_plan_data(load_recipe(args.recipe).data)
     n = args.reference_draws
     print(f"coverage: reference run of {n} draws (seed 1000), then {args.runs} runs", flush=True)
-    ref = _run(_config(args, 1000, initial_seeds=n, max_seeds=n), data)
-    runs = [_run(_config(args, s), data) for s in range(args.runs)]
+    if args.reference_from:
+        ref = json.loads(Path(args.reference_from).read_text())["reference"]
+    else:
+        ref = _run(_config(args, 1000, initial_seeds=n, max_seeds=n), data)
+    if args.runs_from:  # the runs of an earlier `replicate --save` (same recipe and settings)
+        runs = json.loads(Path(args.runs_from).read_text())["runs"]
+    else:
+        runs = [_run(_config(args, s), data) for s in range(args.runs)]
+    if not runs:
+        return {"reference": ref, "runs": [], "summary": {}}
     hits = [
         r["low"][c] <= ref["gain"][c] <= r["high"][c]
         for r in runs
@@ -246,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", nargs="*", default=[], help="train overrides, e.g. stopping=fixed")
     ap.add_argument("--sim", nargs="*", default=[], help="simulation overrides, e.g. max_seeds=12")
     ap.add_argument("--save", type=Path, default=None, help="write the results as JSON")
+    ap.add_argument("--runs-from", default=None, help="coverage: runs saved by `replicate --save`")
+    ap.add_argument("--reference-from", default=None, help="coverage: a saved reference run")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     result = {"replicate": replicate, "coverage": coverage, "power": power, "reference": reference}[
