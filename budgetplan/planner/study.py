@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -148,6 +149,8 @@ class StudyPlanner:
         labels = data.labels
         labels.class_index(target)  # unknown target: error with close names, before any work
         self.cost_model = load_cost_model(config, labels.classes)
+        stage = _stages(progress, SETUP_STAGES)
+        stage("the simulation problem (pool, validation, test, PCA)")
         self.problem: SimProblem = prepare_problem(
             labels,
             data.vectors,
@@ -159,7 +162,9 @@ class StudyPlanner:
         )
         self._note_pool()
         n_dropped = self._n_dropped()
+        stage("nearest neighbours of the pool")
         knn = self._pool_knn()
+        stage("relations of every class to the target")
         self.relations = relation_scores(
             labels,
             data.vectors,
@@ -177,6 +182,7 @@ class StudyPlanner:
         if config.simulation.decoy:
             self.problem = with_decoy(self.problem, self._typical_prevalence(), config.seed)
             candidates.append(Candidate(DECOY, DECOY_KIND))
+        stage("draw 0 of the study: kept positives, image orders")
         self.draws = Draws(
             self.problem,
             labels,
@@ -186,6 +192,7 @@ class StudyPlanner:
             seed=config.seed,
         )
         first = self.draws.draw(0)
+        stage("sizing every candidate to the budget")
         self.base = first.base
         self.sizer = Sizer(self.problem, first.base, first.orders, self.cost_model, config.budget)
         sized = {c: self.sizer.size([c]) for c in candidates}
@@ -194,6 +201,7 @@ class StudyPlanner:
             c: s for c, s in sized.items() if self.sizer.buys_pool_image(s)
         }
         self.negatives, self.trained = self._screen()
+        stage("ready to train")
         self.runner = Runner(
             self.problem,
             config.train,
@@ -391,6 +399,22 @@ class StudyPlanner:
             cost=sized.cost,
             predicted=True,
         )
+
+
+SETUP_STAGES = 5
+
+
+def _stages(progress: ProgressFn | None, total: int) -> Callable[[str], None]:
+    """``stage(message)``: report set-up step k of ``total`` (its own bar, with an ETA)."""
+    done = 0
+
+    def stage(message: str) -> None:
+        nonlocal done
+        if progress is not None:
+            progress(done, total, f"set-up: {message}")
+        done += 1
+
+    return stage
 
 
 def _finite_or_low(x: float) -> float:
