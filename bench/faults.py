@@ -44,7 +44,8 @@ def main() -> int:
             if grade != "clear":
                 print(f"  {grade:<10} {c.fault:<10} {c.name} ({time.perf_counter() - t:.1f} s)")
         print(
-            f"budgetplan from {cases.ROOT}; {len(results)} cases in {time.perf_counter() - t0:.0f} s"
+            f"budgetplan from {cases.ROOT}; {len(results)} cases in "
+            f"{time.perf_counter() - t0:.0f} s"
         )
         print(cases.count_table(results))
     return 0

@@ -1,4 +1,5 @@
-"""Self-kNN (k = 10, the image itself excluded) of N x 1024 unit vectors: EmbeddingStore vs scikit-learn.
+"""Self-kNN (k = 10, the image itself excluded) of N x 1024 unit vectors: EmbeddingStore vs
+scikit-learn.
 
     nice python bench/knn.py [--sizes 20000,112120] [--data mixture|demo] [--out knn.json]
 
@@ -153,7 +154,8 @@ def store_run(
 
 
 def sklearn_run(x: np.ndarray, rows: np.ndarray | None = None) -> dict[str, Any]:
-    """scikit-learn brute-force cosine kNN; with ``rows``, only those queries (time extrapolated)."""
+    """scikit-learn brute-force cosine kNN; with ``rows``, only those queries (time
+    extrapolated)."""
     from sklearn.neighbors import NearestNeighbors
 
     q_rows = np.arange(len(x)) if rows is None else rows
@@ -233,7 +235,7 @@ def _on(idx: np.ndarray, sample: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="20000,112120")
     p.add_argument("--data", choices=["mixture", "demo"], default="mixture")
     p.add_argument("--methods", default="store-flat,store-auto,store-ivf,store-hnsw,sklearn")
@@ -259,11 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         if a.out:
             a.out.write_text(json.dumps(results, indent=2, default=str))
     print(
-        f"faiss {faiss_version()}, numpy {np.__version__}, {platform.processor() or platform.machine()}, "
+        f"faiss {faiss_version()}, numpy {np.__version__}, "
+        f"{platform.processor() or platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f} at the end"
     )
     print(
-        "| N | method | index (params) | total s | of which build s | queries timed | recall@10 | peak RSS MB | x faster than sklearn |"
+        "| N | method | index (params) | total s | of which build s | queries timed | recall@10 "
+        "| peak RSS MB | x faster than sklearn |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
@@ -275,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         sp = f"{r['speedup_vs_sklearn']:.1f}" if r["speedup_vs_sklearn"] else "-"
         print(
-            f"| {r['n']:,} | {r['name']} | {desc} | {r['seconds']:.1f} | {r['build_seconds']:.1f} | "
+            f"| {r['n']:,} | {r['name']} | {desc} | {r['seconds']:.1f} "
+            f"| {r['build_seconds']:.1f} | "
             f"{r['query_fraction']:.0%} | {r['recall_at_10']:.4f} | {r['peak_mb']:.0f} | {sp} |"
         )
     if a.out:

@@ -10,7 +10,7 @@ Usage (run with ``nice``; each mode prints a small table):
     python bench/recommend.py reliability / resample         # noise floors of the reduced ranking
     python bench/recommend.py variant --pool-full N --dim-full D --compare out.json
                                                              # which reduction moves the ranking
-    python bench/recommend.py walltime                       # fresh-install `recommend --target Nodule`
+    python bench/recommend.py walltime      # fresh-install `recommend --target Nodule`
 
 ``agreement`` trains every single candidate of the default recipe (13 classes + "more Nodule")
 with a fixed number of seeds twice, with the SAME schedule (the recipe's train section, seeds,
@@ -44,7 +44,8 @@ from budgetplan.planner.study import StudyPlanner
 
 
 def _data(recipe: str):
-    """The recipe's data; for the demo, the generator directly if the demo store is not built yet."""
+    """The recipe's data; for the demo, the generator directly if the demo store is not built
+    yet."""
     from budgetplan.dataset import Dataset
     from budgetplan.planner.sources import load_plan_data
 
@@ -93,13 +94,18 @@ def reduction(recipe: str, target_positives: int | None = None) -> None:
     print(f"{'class':>10} {'class-sum':>18} {'entry-mean':>18}")
     for k in classes:
         cs = f"{rows['class-sum'][0][k] * 100:+.1f} ({rows['class-sum'][1][k] * 100:+.1f})"
-        em = f"{rows['entry-mean'][0].get(k, np.nan) * 100:+.1f} ({rows['entry-mean'][1].get(k, np.nan) * 100:+.1f})"
+        em = (
+            f"{rows['entry-mean'][0].get(k, np.nan) * 100:+.1f} "
+            f"({rows['entry-mean'][1].get(k, np.nan) * 100:+.1f})"
+        )
         print(f"{k:>10} {cs:>18} {em:>18}")
     for red, (g, _low, base, sec) in rows.items():
         neg = [v for k, v in g.items() if not k.startswith("more ")]
         print(
-            f"{red}: baseline AUC {base:.3f}, mean gain {np.nanmean(neg) * 100:+.2f}, best {np.nanmax(neg) * 100:+.2f}, "
-            f"{sum(1 for k in neg if k > 0)}/{len(neg)} candidates with a positive mean gain, {sec:.0f} s"
+            f"{red}: baseline AUC {base:.3f}, mean gain {np.nanmean(neg) * 100:+.2f}, "
+            f"best {np.nanmax(neg) * 100:+.2f}, "
+            f"{sum(1 for k in neg if k > 0)}/{len(neg)} candidates with a positive mean gain, "
+            f"{sec:.0f} s"
         )
 
 
@@ -139,7 +145,8 @@ def _measure(cfg) -> dict:
 
 
 def probe(recipe: str, seeds: int, pool: int | None, dim: int | None) -> None:
-    """Cost of the full-size run before paying for it: setup, then ONE epoch of 2 x seeds replicas."""
+    """Cost of the full-size run before paying for it: setup, then ONE epoch of 2 x seeds
+    replicas."""
     from budgetplan.planner.runner import Runner, RunSpec
 
     cfg = _full_config(_fixed_seeds(load_recipe(recipe), seeds), pool, dim)
@@ -157,9 +164,12 @@ def probe(recipe: str, seeds: int, pool: int | None, dim: int | None) -> None:
     per = (t2 - t1) / len(specs)
     max_epochs = cfg.train.max_epochs
     print(
-        f"pool {len(s.problem.train_ids)} x dim {s.problem.x_train.shape[1]}, val {len(s.problem.y_val)}: "
-        f"setup {t1 - t0:.0f} s; 1 epoch of {len(specs)} replicas {t2 - t1:.1f} s ({per:.2f} s per replica-epoch); "
-        f"{n_rep} replicas x <= {max_epochs} epochs -> <= {per * n_rep * max_epochs:.0f} s of training"
+        f"pool {len(s.problem.train_ids)} x dim {s.problem.x_train.shape[1]}, "
+        f"val {len(s.problem.y_val)}: "
+        f"setup {t1 - t0:.0f} s; 1 epoch of {len(specs)} replicas {t2 - t1:.1f} s "
+        f"({per:.2f} s per replica-epoch); "
+        f"{n_rep} replicas x <= {max_epochs} epochs -> "
+        f"<= {per * n_rep * max_epochs:.0f} s of training"
     )
 
 
@@ -203,7 +213,8 @@ def agreement(
         rho, p_rho = stats.spearmanr(a[idx], b[idx])
         tau, p_tau = stats.kendalltau(a[idx], b[idx])
         print(
-            f"{name}: Spearman rho = {rho:.2f} (p = {p_rho:.3g}), Kendall tau = {tau:.2f} (p = {p_tau:.3g}), n = {len(idx)}"
+            f"{name}: Spearman rho = {rho:.2f} (p = {p_rho:.3g}), "
+            f"Kendall tau = {tau:.2f} (p = {p_tau:.3g}), n = {len(idx)}"
         )
     top = lambda g: [k for k, _ in sorted(g.items(), key=lambda kv: -kv[1])[:3]]  # noqa: E731
     negs = lambda r: {k: v for k, v in r["gain"].items() if not k.startswith("more ")}  # noqa: E731
@@ -212,8 +223,10 @@ def agreement(
     for name, r in (("reduced", small), ("full", full)):
         sig = sorted((k for k in r["gain"] if r["low"][k] > 0), key=lambda k: -r["gain"][k])
         print(
-            f"{name}: pool {r['pool']} x dim {r['dim']}, val {r['val']}; baseline AUC {r['base']:.3f}; "
-            f"significantly positive: {sig or 'none'}; setup {r['setup_s']:.0f} s + training {r['train_s']:.0f} s"
+            f"{name}: pool {r['pool']} x dim {r['dim']}, val {r['val']}; "
+            f"baseline AUC {r['base']:.3f}; "
+            f"significantly positive: {sig or 'none'}; setup {r['setup_s']:.0f} s "
+            f"+ training {r['train_s']:.0f} s"
         )
     if out:  # the gains, for ``variant`` / ``proportional --compare``
         from budgetplan.io import write_json_atomic
@@ -223,7 +236,8 @@ def agreement(
         )
     tot = lambda r: r["setup_s"] + r["train_s"]  # noqa: E731
     print(
-        f"wall full / reduced: total {tot(full) / tot(small):.1f}x, training {full['train_s'] / small['train_s']:.1f}x; "
+        f"wall full / reduced: total {tot(full) / tot(small):.1f}x, "
+        f"training {full['train_s'] / small['train_s']:.1f}x; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
 
@@ -458,8 +472,10 @@ def walltime() -> None:
     if first.returncode:
         print(first.stderr[-2000:])
     print(
-        f"fresh cache (demo build + relations + training): wall {t1 - t0:.1f} s, CPU {c1 - c0:.1f} s; "
-        f"warm cache: wall {t2 - t1:.1f} s, CPU {c2 - c1:.1f} s; wall ratio {(t1 - t0) / max(t2 - t1, 1e-9):.1f}x"
+        f"fresh cache (demo build + relations + training): wall {t1 - t0:.1f} s, "
+        f"CPU {c1 - c0:.1f} s; "
+        f"warm cache: wall {t2 - t1:.1f} s, CPU {c2 - c1:.1f} s; "
+        f"wall ratio {(t1 - t0) / max(t2 - t1, 1e-9):.1f}x"
     )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(second.stdout.splitlines()[-1] if second.stdout else second.stderr[-500:])

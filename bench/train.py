@@ -320,7 +320,8 @@ def section(
         }
         log(
             f"[{label}] N={n} x 1024, hidden {hidden}, batch {batch}: engine {t_eng:.2f} s/epoch "
-            f"({100 * flops / t_eng / 1e9 / peak:.0f} % of peak), plain PyTorch {t_plain:.2f} s/epoch "
+            f"({100 * flops / t_eng / 1e9 / peak:.0f} % of peak), "
+            f"plain PyTorch {t_plain:.2f} s/epoch "
             f"({100 * flops / t_plain / 1e9 / peak:.0f} %)"
         )
     k = 14
@@ -420,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     results["loadavg_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - t0
     log(
-        f"total {results['seconds']:.0f} s; load average start {results['loadavg_start']}, end {results['loadavg_end']}"
+        f"total {results['seconds']:.0f} s; load average start {results['loadavg_start']}, "
+        f"end {results['loadavg_end']}"
     )
     if args.json:
         from budgetplan.io import write_json_atomic

@@ -63,11 +63,13 @@ def check_ids_match(label_ids: Iterable[object], embedding_ids: Iterable[object]
         parts = []
         if no_emb:
             parts.append(
-                f"{len(no_emb)} of {len(lab)} label ids have no embedding (e.g. {short_repr(no_emb[:3])})"
+                f"{len(no_emb)} of {len(lab)} label ids have no embedding "
+                f"(e.g. {short_repr(no_emb[:3])})"
             )
         if no_lab:
             parts.append(
-                f"{len(no_lab)} of {len(emb)} embedding ids have no labels (e.g. {short_repr(no_lab[:3])})"
+                f"{len(no_lab)} of {len(emb)} embedding ids have no labels "
+                f"(e.g. {short_repr(no_lab[:3])})"
             )
         raise DataMismatchError("ids of labels and embeddings differ: " + "; ".join(parts))
 
@@ -268,7 +270,8 @@ class Dataset:
     def __repr__(self) -> str:
         sim = " (simulated features)" if self.simulated else ""
         return (
-            f"Dataset({self.name!r}: {self.labels.n_images} images x {self.labels.n_classes} classes, "
+            f"Dataset({self.name!r}: {self.labels.n_images} images x "
+            f"{self.labels.n_classes} classes, "
             f"{self.vectors.shape[1]}-d embeddings{sim})"
         )
 
@@ -319,7 +322,8 @@ def open_dataset(store: str | os.PathLike[str] | None = None) -> Dataset:
     if root.is_dir() and not (root / INFO).exists() and (root / "manifest.json").exists():
         raise InputFileError(
             root,
-            "is an embedding store, not a dataset; use the directory made by `budgetplan ingest` or `embed`",
+            "is an embedding store, not a dataset; "
+            "use the directory made by `budgetplan ingest` or `embed`",
         )
     return Dataset.open(root)
 

@@ -169,9 +169,12 @@ def describe(dataset: Dataset) -> str:
     (what ``budgetplan demo info`` prints)."""
     labels = dataset.labels
     manifest = dataset.store.manifest
+    per_split = ", ".join(
+        f"{s} {int((labels.split == s).sum()):,}" for s in ("train", "val", "test")
+    )
     lines = [
         f"{dataset.name}",
-        f"  images: {labels.n_images:,} ({', '.join(f'{s} {int((labels.split == s).sum()):,}' for s in ('train', 'val', 'test'))}); "
+        f"  images: {labels.n_images:,} ({per_split}); "
         f"patients: {len(set(labels.patient.tolist())):,}",
         f"  classes ({labels.n_classes}): {', '.join(labels.classes)}",
         f"  default target: {dataset.default_target}",

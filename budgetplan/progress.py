@@ -1,4 +1,5 @@
-"""Progress reporting: library code calls ``progress(done, total, message)``; shells choose how to show it."""
+"""Progress reporting: library code calls ``progress(done, total, message)``; shells choose how
+to show it."""
 
 from __future__ import annotations
 

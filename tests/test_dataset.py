@@ -75,7 +75,10 @@ def test_mismatched_ids_are_counted_both_ways(tmp_path: Path) -> None:
     ids = [*labels.ids[2:], "extra1"]  # img0, img1 unlabelled-for; extra1 has no labels
     with pytest.raises(
         DataMismatchError,
-        match=r"2 of 20 label ids have no embedding \(e.g. \['img0', 'img1'\]\); 1 of 19 embedding ids have no labels",
+        match=(
+            r"2 of 20 label ids have no embedding \(e.g. \['img0', 'img1'\]\); "
+            r"1 of 19 embedding ids have no labels"
+        ),
     ):
         Dataset.create(tmp_path / "ds", labels, make_vectors(19), ids)
     assert not (tmp_path / "ds").exists()

@@ -97,7 +97,8 @@ rec = ui.recommend_on_click(
 plan = rec.plan
 
 st.subheader(
-    f"Plan for {plan.target}: {len(plan.actions)} action(s), {plan.total_cost:g} of {plan.budget:g} {plan.unit}"
+    f"Plan for {plan.target}: {len(plan.actions)} action(s), "
+    f"{plan.total_cost:g} of {plan.budget:g} {plan.unit}"
 )
 (st.success if plan.actions else st.info)(plan.verdict)
 c1, c2, c3, c4 = st.columns(4)
@@ -107,7 +108,10 @@ gain = plan.expected.get("gain")
 c3.metric(
     "Expected gain",
     sup.describe(gain, 4),
-    help=f"CI {sup.describe(plan.expected.get('gain_ci_low'))} to {sup.describe(plan.expected.get('gain_ci_high'))}",
+    help=(
+        f"CI {sup.describe(plan.expected.get('gain_ci_low'))} "
+        f"to {sup.describe(plan.expected.get('gain_ci_high'))}"
+    ),
 )
 c4.metric("Cost", f"{plan.total_cost:g} {plan.unit}")
 

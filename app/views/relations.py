@@ -77,6 +77,7 @@ with right:
     g = sup.neighbourhood_graph(matrix, relation, target, counts=counts, threshold=thr)
     ui.chart(charts.graph_chart(g, target))
     st.caption(
-        f"{target}'s neighbourhood: {g.number_of_nodes() - 1} classes linked by {relation} > {thr:.3g};"
+        f"{target}'s neighbourhood: {g.number_of_nodes() - 1} classes linked by "
+        f"{relation} > {thr:.3g};"
         " colour = community in the whole class graph, size = training positives."
     )

@@ -35,7 +35,9 @@ rec = ui.recommend_on_click(
     state_key="simulation",
     progress_text="simulating",
     fail_text="Cannot simulate",
-    empty_text="Choose the settings and run the simulation. Runs already in the cache show at once.",
+    empty_text=(
+        "Choose the settings and run the simulation. Runs already in the cache show at once."
+    ),
     stale_text="These results are for earlier settings; run again to update them.",
 )
 

@@ -1,8 +1,8 @@
 """The Simulate and Plan pages' view of a recommendation: its candidates, actions and control.
 
-:func:`candidate_frame` and :func:`predictor_relations` (the ranked table), :func:`plan_actions_frame`,
-:func:`plan_vs_random_frame` / :func:`plan_vs_random_chart` (the plan against a random choice of
-equal cost), :func:`describe` (a number for a sentence).
+:func:`candidate_frame` and :func:`predictor_relations` (the ranked table),
+:func:`plan_actions_frame`, :func:`plan_vs_random_frame` / :func:`plan_vs_random_chart` (the plan
+against a random choice of equal cost), :func:`describe` (a number for a sentence).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The app's settings as library objects: the ``RecommendConfig`` of a page's choices, costs, budget.
+"""The app's settings as library objects: the ``RecommendConfig`` of a page's choices, costs,
+budget.
 
 - :func:`quick_mode` (``$BUDGETPLAN_APP_QUICK``: tiny simulations for tests and demos).
 - :func:`app_config` (the recipe, the one quick profile, then the page's choices on top).

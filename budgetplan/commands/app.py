@@ -34,7 +34,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--store",
         default=None,
-        help="store opened first: a dataset directory, 'demo', or 'demo:N' (a small demo of N images)",
+        help=(
+            "store opened first: a dataset directory, 'demo', or 'demo:N' "
+            "(a small demo of N images)"
+        ),
     )
     p.add_argument(
         "--quick",

@@ -36,7 +36,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--store",
         default=None,
-        help="dataset directory (or 'demo') giving image paths and patients; without it, ids are used",
+        help=(
+            "dataset directory (or 'demo') giving image paths and patients; "
+            "without it, ids are used"
+        ),
     )
     add_labelstudio_arguments(p)
     p.add_argument(
@@ -90,7 +93,8 @@ def load_plan(plan_path: Path, store: str | None) -> tuple[AnnotationPlan, Any]:
     plan.check_classes(dataset.classes, where=str(plan_path))
     if not plan.made_on(dataset.checksum):
         print(
-            f"budgetplan: warning: store {store} is not the one the plan was made on (checksum differs)",
+            f"budgetplan: warning: store {store} is not the one the plan was made on "
+            "(checksum differs)",
             file=sys.stderr,
         )
     return plan, dataset.labels

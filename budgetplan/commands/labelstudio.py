@@ -1,4 +1,5 @@
-"""``budgetplan labelstudio push|pull``: send a plan to a running Label Studio, fetch its answers."""
+"""``budgetplan labelstudio push|pull``: send a plan to a running Label Studio, fetch its
+answers."""
 
 from __future__ import annotations
 

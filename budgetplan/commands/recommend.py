@@ -50,7 +50,10 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         "--target-positives",
         type=int,
         default=None,
-        help="simulate a study with only N target positives (0 = all the data has; default: the recipe's)",
+        help=(
+            "simulate a study with only N target positives "
+            "(0 = all the data has; default: the recipe's)"
+        ),
     )
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     add_executor_arguments(p, default=None)
@@ -87,7 +90,9 @@ def add_executor_arguments(p: argparse.ArgumentParser, default: str | None) -> N
         "--ray-gpus",
         type=float,
         default=None,
-        help="with --executor ray on CUDA: GPU share per task (0.25 = four tasks per GPU; default 1)",
+        help=(
+            "with --executor ray on CUDA: GPU share per task (0.25 = four tasks per GPU; default 1)"
+        ),
     )
 
 

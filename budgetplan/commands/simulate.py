@@ -1,4 +1,5 @@
-"""``budgetplan simulate``: train the target with each candidate label assembly and measure gains."""
+"""``budgetplan simulate``: train the target with each candidate label assembly and measure
+gains."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def register(subparsers: Any) -> None:
             "For the baseline (the target alone) and each candidate class sized to the budget, "
             "train the method with several seeds as one batched model (successive halving "
             "spends more seeds on the leaders), and report the target AUC gain paired by seed "
-            "with CIs. Finished runs are cached: an interrupted run resumes, a repeated one is instant."
+            "with CIs. Finished runs are cached: an interrupted run resumes, "
+            "a repeated one is instant."
         ),
     )
     add_plan_arguments(p)

@@ -13,8 +13,8 @@ No Finding only when no pathology is positive or uncertain, so "not mentioned" t
 "absent". "Support Devices" is exempt (8,808 No Finding images do carry a device).
 
 Policies (DESIGN "Data model"):
-- ``uncertain``: -1 -> NaN ("ignore", the default), 1 ("ones") or 0 ("zeros") (Irvin et al. U-Ignore,
-  U-Ones, U-Zeros).
+- ``uncertain``: -1 -> NaN ("ignore", the default), 1 ("ones") or 0 ("zeros") (Irvin et al.
+  U-Ignore, U-Ones, U-Zeros).
 - ``blank``: not mentioned -> NaN ("missing", the default) or 0 ("negative").
 """
 
@@ -113,7 +113,8 @@ def load_chexpert(
         cell = df[CHEXPERT_CLASSES[c]].iloc[r]
         raise InputFileError(
             path,
-            f"row {r + 1} (line {r + 2}), column {CHEXPERT_CLASSES[c]!r}: label {str(cell)!r} is not 1, 0, -1 or blank",
+            f"row {r + 1} (line {r + 2}), column {CHEXPERT_CLASSES[c]!r}: "
+            f"label {str(cell)!r} is not 1, 0, -1 or blank",
         )
     no_finding = (pd.to_numeric(df[NO_FINDING], errors="coerce") == 1).to_numpy()
 

@@ -194,7 +194,8 @@ def load_label_csv(
         )
         raise InputFileError(
             path,
-            f"{_where(r)}, column {short_repr(class_cols[j])}: label {short_repr(raw)} is not 1, 0 or blank{hint}{more}",
+            f"{_where(r)}, column {short_repr(class_cols[j])}: "
+            f"label {short_repr(raw)} is not 1, 0 or blank{hint}{more}",
         )
 
     default_source = source if source is not None else _stem(path)
@@ -457,7 +458,8 @@ def _parse_split(path: Path, col: pd.Series, name: str, patient: np.ndarray) -> 
         rows = np.flatnonzero(patient == p)[:4] + 1
         raise InputFileError(
             path,
-            f"column {short_repr(name)}: patient {short_repr(p)} is in more than one split (rows {', '.join(map(str, rows))});"
+            f"column {short_repr(name)}: patient {short_repr(p)} is in more than one split "
+            f"(rows {', '.join(map(str, rows))});"
             " a patient's images must share one split",
         )
     return norm.astype(str)

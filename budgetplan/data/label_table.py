@@ -68,8 +68,8 @@ class LabelTable:
         if not ok.all():
             r, col = np.argwhere(~ok)[0]
             raise DataMismatchError(
-                f"LabelTable: value {self.values[r, col]!r} at row {r}, column {self.classes[col]!r}"
-                " is not 1, 0 or missing"
+                f"LabelTable: value {self.values[r, col]!r} at row {r}, "
+                f"column {self.classes[col]!r} is not 1, 0 or missing"
             )
         self.ids = _str_array(self.ids, n, "ids")
         self.source = _str_array(self.source, n, "source")
@@ -79,7 +79,8 @@ class LabelTable:
         if bad.any():
             r = int(np.argmax(bad))
             raise DataMismatchError(
-                f"LabelTable: split {self.split[r]!r} of image {self.ids[r]!r} is not one of {SPLITS}"
+                f"LabelTable: split {self.split[r]!r} of image {self.ids[r]!r} "
+                f"is not one of {SPLITS}"
             )
         if self.meta is None:
             self.meta = pd.DataFrame(index=range(n))
@@ -186,7 +187,8 @@ class LabelTable:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per image: id, source, patient, split, meta columns, then one column per class."""
+        """One row per image: id, source, patient, split, meta columns, then one column per
+        class."""
         df = pd.DataFrame(
             {"id": self.ids, "source": self.source, "patient": self.patient, "split": self.split}
         )

@@ -98,7 +98,8 @@ def load_nih(
             r = int(np.argmax(contradicts))
             raise InputFileError(
                 path,
-                f"row {r + 1} (line {r + 2}), column 'Finding Labels': 'No Finding' together with findings",
+                f"row {r + 1} (line {r + 2}), column 'Finding Labels': "
+                "'No Finding' together with findings",
             )
 
     ids = df["Image Index"].astype(str).to_numpy()

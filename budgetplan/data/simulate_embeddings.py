@@ -250,7 +250,8 @@ def simulate_latent(
 
 @dataclass(frozen=True)
 class RandomMap:
-    """The fixed random 2-layer network x = tanh(a (W2 tanh(a (W1 z + b1)) + b2)), drawn from ``seed``."""
+    """The fixed random 2-layer network x = tanh(a (W2 tanh(a (W1 z + b1)) + b2)), drawn from
+    ``seed``."""
 
     w1: np.ndarray
     b1: np.ndarray

@@ -35,7 +35,8 @@ def patient_split(
     frac = np.asarray(fractions, dtype=float)
     if frac.shape != (3,) or not np.all(np.isfinite(frac)) or (frac < 0).any():
         raise BudgetplanError(
-            f"split fractions must be three non-negative numbers (train, val, test), got {list(fractions)}"
+            "split fractions must be three non-negative numbers (train, val, test), "
+            f"got {list(fractions)}"
         )
     if not np.isclose(frac.sum(), 1.0, atol=1e-6):
         raise BudgetplanError(

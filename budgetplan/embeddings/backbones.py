@@ -51,7 +51,8 @@ def torchvision_weights_path() -> Path:
 
 
 def xrv_weights_path() -> Path:
-    """Where torchxrayvision keeps ``densenet121-res224-all`` (``~/.torchxrayvision/models_data``)."""
+    """Where torchxrayvision keeps ``densenet121-res224-all``
+    (``~/.torchxrayvision/models_data``)."""
     import torchxrayvision as xrv
 
     url = xrv.models.model_urls[XRV_WEIGHTS_NAME]["weights_url"]

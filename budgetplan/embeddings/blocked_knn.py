@@ -71,7 +71,8 @@ def cell_self_knn(
     progress: ProgressFn | None = None,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate ``k`` nearest other rows of every row of unit ``vectors`` (N, d), by inner product.
+    """Approximate ``k`` nearest other rows of every row of unit ``vectors`` (N, d), by inner
+    product.
 
     Args:
         vectors: (N, d) float32 unit rows (may be memory-mapped).

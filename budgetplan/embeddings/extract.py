@@ -217,8 +217,8 @@ def extract_embeddings(
         executor: run the missing shards as parallel jobs (module doc); None: here, in order.
 
     Returns:
-        :class:`Extracted` ``(vectors, ids, info)``; ``info`` has ``backbone``, ``weights``, ``random_weights``,
-        ``image_size``, ``dim`` for the store's manifest.
+        :class:`Extracted` ``(vectors, ids, info)``; ``info`` has ``backbone``, ``weights``,
+        ``random_weights``, ``image_size``, ``dim`` for the store's manifest.
     """
     spec = backbone_spec(backbone)
     paths = [str(p) for p in image_paths]

@@ -212,7 +212,8 @@ def measure_recall(
     seed: int = 0,
     truth: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Recall@k of ``index`` against exact search, on ``n_queries`` stored vectors drawn by ``seed``.
+    """Recall@k of ``index`` against exact search, on ``n_queries`` stored vectors drawn by
+    ``seed``.
 
     ``truth`` (the exact top-k of those rows, e.g. shared with another measurement) skips the
     exact search."""

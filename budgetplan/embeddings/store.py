@@ -339,7 +339,8 @@ class EmbeddingStore:
         ids = _read_ids(root / IDS)
         if len(ids) != n:
             raise DataMismatchError(
-                f"{root / IDS}: has {len(ids)} ids but {VECTORS} has {n} rows; create the store again"
+                f"{root / IDS}: has {len(ids)} ids but {VECTORS} has {n} rows; "
+                "create the store again"
             )
         index = fx.read_index(root / INDEX)
         if index.ntotal != n or index.d != d:

@@ -109,7 +109,8 @@ def init_replica(spec: ModelSpec, gen: torch.Generator) -> Params:
 def init_params(
     spec: ModelSpec, generators: Sequence[torch.Generator], device: torch.device | str = "cpu"
 ) -> Params:
-    """Stacked parameters ``(R, ...)``: replica r drawn from ``generators[r]`` (see ``init_replica``)."""
+    """Stacked parameters ``(R, ...)``: replica r drawn from ``generators[r]`` (see
+    ``init_replica``)."""
     per = [init_replica(spec, g) for g in generators]
     return {k: torch.stack([p[k] for p in per]).to(device) for k in per[0]}
 
@@ -123,7 +124,8 @@ def select(params: Params, index: Tensor | Sequence[int]) -> Params:
 def trunk(
     spec: ModelSpec, params: Params, x: Tensor, masks: Sequence[Tensor] | None = None
 ) -> Tensor:
-    """Trunk features ``(R, B, h)`` of inputs ``x`` ``(R, B, d)`` (or ``(B, d)`` shared by all replicas).
+    """Trunk features ``(R, B, h)`` of inputs ``x`` ``(R, B, d)`` (or ``(B, d)`` shared by all
+    replicas).
 
     ``masks``: one multiplicative dropout mask per hidden layer ``(R, B, hidden)`` (already scaled
     by 1/(1-p)), or None for evaluation (no dropout).
@@ -215,7 +217,8 @@ def head_weights(spec: ModelSpec, params: Params) -> tuple[Tensor, Tensor]:
 def forward(
     spec: ModelSpec, params: Params, x: Tensor, masks: Sequence[Tensor] | None = None
 ) -> Tensor:
-    """Logits ``(R, B, C)`` of inputs ``x`` ``(R, B, d)`` (answers a = f(x) . w(q)^T for the adapter)."""
+    """Logits ``(R, B, C)`` of inputs ``x`` ``(R, B, d)`` (answers a = f(x) . w(q)^T for the
+    adapter)."""
     w, b = head_weights(spec, params)
     return torch.baddbmm(b, trunk(spec, params, x, masks), w)
 

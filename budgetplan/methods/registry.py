@@ -96,7 +96,8 @@ class Method:
         unknown = set(params) - set(self.defaults)
         if unknown:
             raise ValueError(
-                f"method {self.name!r} has no parameter(s) {sorted(unknown)}; known: {sorted(self.defaults)}"
+                f"method {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                f"known: {sorted(self.defaults)}"
             )
         self.params: dict[str, Any] = {**self.defaults, **params}
 
@@ -125,7 +126,8 @@ class NE(Method):
 
 
 class WNE(Method):
-    """``wne``: NE weighted by the share of annotated labels of each sample (seed 001, Durand 2019)."""
+    """``wne``: NE weighted by the share of annotated labels of each sample (seed 001, Durand
+    2019)."""
 
     name = "wne"
     defaults = {"alpha": -40.0 / 9.0, "beta": 49.0 / 9.0, "gamma": 1.0}

@@ -112,7 +112,8 @@ class FittedReplicas:
 
 
 def _forward_eval(spec: models.ModelSpec, params: models.Params, x: Tensor) -> Tensor:
-    """Eval-mode logits ``(R, M, C)`` of ``x`` ``(M, d)`` shared by the replicas, or ``(R, M, d)``."""
+    """Eval-mode logits ``(R, M, C)`` of ``x`` ``(M, d)`` shared by the replicas, or
+    ``(R, M, d)``."""
     return models.forward(spec, params, x)
 
 
@@ -350,7 +351,8 @@ def _check_inputs(
         raise DataMismatchError(f"x_val must be (M, {x_train.shape[1]}), got shape {x_val.shape}")
     if y_val.shape[-2:] != (x_val.shape[0], c) or y_val.ndim not in (2, 3):
         raise DataMismatchError(
-            f"y_val must be ({x_val.shape[0]}, {c}) or (R, {x_val.shape[0]}, {c}), got {y_val.shape}"
+            f"y_val must be ({x_val.shape[0]}, {c}) or (R, {x_val.shape[0]}, {c}), "
+            f"got {y_val.shape}"
         )
     if y_val.ndim == 3 and y_val.shape[0] != r:
         raise DataMismatchError(f"y_val has {y_val.shape[0]} replicas, y_train has {r}")
@@ -375,7 +377,8 @@ def _temperatures(
     if isinstance(soft_exposure, np.ndarray):
         if soft_exposure.shape != y_train.shape:
             raise DataMismatchError(
-                f"soft_exposure temperatures {soft_exposure.shape} must match y_train {y_train.shape}"
+                f"soft_exposure temperatures {soft_exposure.shape} "
+                f"must match y_train {y_train.shape}"
             )
         return soft_exposure
     from budgetplan.relations.soft_exposure import soft_exposure_temperatures
@@ -438,7 +441,8 @@ def train_replicas(
     if np.isnan(val_check).any():
         bad = int(np.flatnonzero(np.isnan(val_check))[0])
         raise DataMismatchError(
-            f"validation labels (replica {bad}): no early-stopping class has both positive and negative labels"
+            f"validation labels (replica {bad}): "
+            "no early-stopping class has both positive and negative labels"
         )
     temps = _temperatures(config.method, y_train, soft_exposure)
 

@@ -136,7 +136,8 @@ def _labelstudio_result(
         out.problems.append(f"{where}: ticked {sorted(unknown)}, not a class this task asked about")
     if NONE_OF_THESE in ticked and ticked & set(listed):
         out.problems.append(
-            f"{where}: '{NONE_OF_THESE}' ticked together with {sorted(ticked & set(listed))}; not read"
+            f"{where}: '{NONE_OF_THESE}' ticked together with "
+            f"{sorted(ticked & set(listed))}; not read"
         )
         return per_class
     return per_class + [Answer(image, c, int(c in ticked), where) for c in listed]

@@ -133,7 +133,8 @@ class Assembly:
 def masked_stack(
     assemblies: Sequence[Assembly], values: np.ndarray, ids: Sequence[str], classes: Sequence[str]
 ) -> np.ndarray:
-    """``(R, N, C)`` masked values of several assemblies over one training pool (the trainer's y)."""
+    """``(R, N, C)`` masked values of several assemblies over one training pool (the trainer's
+    y)."""
     return np.stack([a.apply((values, ids, classes)) for a in assemblies])
 
 

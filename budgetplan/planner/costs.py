@@ -150,7 +150,8 @@ class CostModel:
         price = self.image_cost(cheapest)
         if budget < price:
             raise BudgetError(
-                f"a budget of {budget:g} {self.unit} buys nothing: the cheapest label ({cheapest!r})"
+                f"a budget of {budget:g} {self.unit} buys nothing: "
+                f"the cheapest label ({cheapest!r})"
                 f" costs {self.label_cost_of(cheapest):g} + {self.image_read_cost:g} reading ="
                 f" {price:g} {self.unit} per image"
             )
@@ -248,7 +249,8 @@ class CostModel:
             if required not in header:
                 raise InputFileError(
                     path,
-                    f"missing column {required!r} (header is {','.join(rows[0])!r}; expected 'class,cost[,unit]')",
+                    f"missing column {required!r} (header is {','.join(rows[0])!r}; "
+                    "expected 'class,cost[,unit]')",
                 )
         unknown_cols = [h for h in header if h not in ("class", "cost", "unit")]
         if unknown_cols:

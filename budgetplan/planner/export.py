@@ -189,7 +189,8 @@ def _image_info(
     if (pos < 0).any():
         missing = [ids[j] for j in np.flatnonzero(pos < 0)[:3]]
         raise DataMismatchError(
-            f"{int((pos < 0).sum())} image ids of the plan are not in the label table, e.g. {missing}:"
+            f"{int((pos < 0).sum())} image ids of the plan are not in the label table, "
+            f"e.g. {missing}:"
             " was the plan made on another store?"
         )
     if "path" in labels.meta.columns:
@@ -236,7 +237,8 @@ def export_plan(
     manifest_root: str | os.PathLike[str] | None = None,
     inputs: Sequence[str | os.PathLike[str] | None] = (),
 ) -> list[Path]:
-    """Write ``plan`` in ``format`` to ``path`` (and its companion files); returns the files written.
+    """Write ``plan`` in ``format`` to ``path`` (and its companion files); returns the files
+    written.
 
     ``labels`` gives image paths and patients (else ids are used). Label Studio: ``url_prefix``
     is put before each image path; ``scores`` (image id -> {class: probability}, e.g.
@@ -352,7 +354,8 @@ def _labelstudio_data(item: WorkItem, plan_id: str, url_prefix: str) -> dict[str
 
 
 def labelstudio_config_path(path: str | os.PathLike[str]) -> Path:
-    """Where the config is written beside the tasks file: ``x.labelstudio.json`` -> ``x.labelstudio.xml``."""
+    """Where the config is written beside the tasks file: ``x.labelstudio.json`` ->
+    ``x.labelstudio.xml``."""
     return Path(path).with_suffix(".xml")
 
 
@@ -469,7 +472,8 @@ def check_cvat_images(items: Sequence[WorkItem]) -> None:
     if no_file:
         raise ExportError(
             f"CVAT needs image files, but {len(no_file)} of {len(items)} images have only an id, no"
-            f" file path (e.g. {no_file[0].image_id!r}); export csv, labelstudio or markdown instead,"
+            f" file path (e.g. {no_file[0].image_id!r});"
+            " export csv, labelstudio or markdown instead,"
             " or export with --store of a dataset whose labels have a 'path' column"
         )
 
@@ -542,7 +546,8 @@ def _image_size(
     if default is not None:
         return int(default[0]), int(default[1]), False
     raise ExportError(
-        f"CVAT manifests need each image's width and height: cannot read {str(file)!r}; give the image"
+        "CVAT manifests need each image's width and height: "
+        f"cannot read {str(file)!r}; give the image"
         " folder (--image-root) or one size for all images (--image-size 1024x1024)"
     )
 
@@ -666,7 +671,8 @@ def markdown_report(plan: AnnotationPlan, labels: LabelTable | None = None) -> s
         out.append("")
         n_images = len(plan.assignments())
         out.append(
-            f"{n_images} distinct images to open; reading cost {_fmt(plan.cost_model.image_read_cost)} {unit} per image, paid once."
+            f"{n_images} distinct images to open; "
+            f"reading cost {_fmt(plan.cost_model.image_read_cost)} {unit} per image, paid once."
         )
     else:
         out.append("Nothing to annotate: no candidate is worth its cost within this budget.")

@@ -1,4 +1,5 @@
-"""The error and warning of the export modules (in one place, so that each format can raise them)."""
+"""The error and warning of the export modules (in one place, so that each format can raise
+them)."""
 
 from __future__ import annotations
 

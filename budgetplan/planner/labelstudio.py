@@ -161,7 +161,8 @@ def validate_labelstudio(tasks: Any, config_xml: str) -> None:
     for c in controls:
         if c.get("toName") not in objects:
             raise ExportError(
-                f"Label Studio config: <{c.tag} name={c.get('name')!r}> points to unknown {c.get('toName')!r}"
+                f"Label Studio config: <{c.tag} name={c.get('name')!r}> "
+                f"points to unknown {c.get('toName')!r}"
             )
     if not isinstance(tasks, list):
         raise ExportError(f"Label Studio tasks must be a JSON list, got {type(tasks).__name__}")
@@ -179,7 +180,8 @@ def validate_labelstudio(tasks: Any, config_xml: str) -> None:
             for r in p.get("result", []):
                 if r.get("from_name") not in names:
                     raise ExportError(
-                        f"Label Studio task {i}: prediction names unknown control {r.get('from_name')!r}"
+                        f"Label Studio task {i}: "
+                        f"prediction names unknown control {r.get('from_name')!r}"
                     )
 
 

@@ -82,7 +82,8 @@ class PlanAction:
         object.__setattr__(self, "cost", float(self.cost))
         if self.n_images != len(self.image_ids):
             raise PlanValidationError(
-                f"plan action {short_repr(self.class_name)}: n_images is {self.n_images} but {len(self.image_ids)} image ids are listed"
+                f"plan action {short_repr(self.class_name)}: n_images is {self.n_images} "
+                f"but {len(self.image_ids)} image ids are listed"
             )
         if len(set(self.image_ids)) != len(self.image_ids):
             raise PlanValidationError(
@@ -132,7 +133,8 @@ class AnnotationPlan:
         object.__setattr__(self, "budget", budget)
         if str(self.unit) != self.cost_model.unit:
             raise PlanValidationError(
-                f"plan: unit {short_repr(self.unit)} differs from the cost model's unit {short_repr(self.cost_model.unit)}"
+                f"plan: unit {short_repr(self.unit)} differs from the cost model's unit "
+                f"{short_repr(self.cost_model.unit)}"
             )
         object.__setattr__(self, "actions", list(self.actions))
         for name in ("baseline", "expected", "random_control"):
@@ -151,14 +153,16 @@ class AnnotationPlan:
             for i in a.image_ids:
                 if (a.class_name, i) in seen:
                     raise PlanValidationError(
-                        f"plan: class {short_repr(a.class_name)} on image {short_repr(i)} appears in two actions"
+                        f"plan: class {short_repr(a.class_name)} on image {short_repr(i)} "
+                        "appears in two actions"
                     )
                 seen.add((a.class_name, i))
         total = self.total_cost
         listed = sum(a.cost for a in self.actions)
         if abs(listed - total) > _COST_TOL * max(1.0, total):
             raise PlanValidationError(
-                f"plan: action costs add up to {listed:g} but the cost model prices the images at {total:g}"
+                f"plan: action costs add up to {listed:g} "
+                f"but the cost model prices the images at {total:g}"
             )
         if total > budget + _COST_TOL * max(1.0, budget):
             raise PlanValidationError(
@@ -191,7 +195,8 @@ class AnnotationPlan:
         prov.pop("created", None)
         body["provenance"] = prov
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        # The "plan-" prefix keeps spreadsheets (and pandas) from reading e.g. "5426621394e0" as a number.
+        # The "plan-" prefix keeps spreadsheets (and pandas) from reading e.g. "5426621394e0" as a
+        # number.
         return "plan-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
@@ -254,7 +259,8 @@ class AnnotationPlan:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "plan") -> AnnotationPlan:
-        """Build and validate a plan; problems raise InputFileError naming ``where`` and the field."""
+        """Build and validate a plan; problems raise InputFileError naming ``where`` and the
+        field."""
         return _from_dict(data, where)
 
     @classmethod
@@ -345,7 +351,8 @@ def package_versions() -> dict[str, str | None]:
 
 # ---------------------------------------------------------------------- helpers
 def _clean(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None, tuples to lists."""
+    """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None, tuples to
+    lists."""
     if isinstance(obj, Mapping):
         return {str(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, set | frozenset):

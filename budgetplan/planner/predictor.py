@@ -7,8 +7,8 @@ ridge regression on all relations (standardised), scored by leave-one-out predic
 cannot win by overfitting a handful of candidates. Seed 000 (Table 5) reports r = 0.83 between
 similarity and gain for NIH Nodule; ``PredictorReport.rho`` is the number to compare.
 
-The best model (highest |rho| of its fitted ordering, needing at least ``min_points`` measured candidates) orders the
-candidates nobody trained.
+The best model (highest |rho| of its fitted ordering, needing at least ``min_points`` measured
+candidates) orders the candidates nobody trained.
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ def check_target(table: LabelTable, target: str) -> str:
             what = "training" if split == "train" else "evaluation (test)"
             raise BudgetplanError(
                 f"target {name!r} has no positive images in the {what} split; "
-                "the planner cannot measure a gain for it (choose another target or add labelled images)"
+                "the planner cannot measure a gain for it "
+                "(choose another target or add labelled images)"
             )
     if int(np.nansum(col[table.split == "val"] == 1)) == 0:
         raise BudgetplanError(f"target {name!r} has no positive images in the validation split")
@@ -94,7 +95,8 @@ def prepare_problem(
     data_checksum: str = "",
     simulated: bool = False,
 ) -> SimProblem:
-    """Build the reduced arrays (see the module doc); ``vectors`` are aligned with ``table`` rows."""
+    """Build the reduced arrays (see the module doc); ``vectors`` are aligned with ``table``
+    rows."""
     sim = sim if sim is not None else SimulationConfig()
     target = check_target(table, target)
     t = table.class_index(target)

@@ -85,8 +85,10 @@ def render(rec: Any) -> str:
     sim = plan.evidence.get("simulation", {})
     out.append(
         f"Target {plan.target} on {rec.data_name}: baseline AUC {plan.baseline['auc']:.3f} "
-        f"[{_num(plan.baseline['auc_ci_low'], '{:.3f}')}, {_num(plan.baseline['auc_ci_high'], '{:.3f}')}] "
-        f"over {plan.baseline.get('runs', '?')} seeds; test split {sim.get('test_images', '?')} images "
+        f"[{_num(plan.baseline['auc_ci_low'], '{:.3f}')}, "
+        f"{_num(plan.baseline['auc_ci_high'], '{:.3f}')}] "
+        f"over {plan.baseline.get('runs', '?')} seeds; "
+        f"test split {sim.get('test_images', '?')} images "
         f"({sim.get('test_positives', '?')} positives)."
     )
     out.append("")
@@ -101,20 +103,24 @@ def render(rec: Any) -> str:
     if pred.rho:
         rhos = ", ".join(f"{k} {v:+.2f}" for k, v in pred.rho.items() if math.isfinite(v))
         out.append(
-            f"Rank correlation of relations with measured gains (n={pred.n}): {rhos}; best: {pred.best}."
+            f"Rank correlation of relations with measured gains (n={pred.n}): {rhos}; "
+            f"best: {pred.best}."
         )
     out.append("")
     out.append("Plan:")
     if plan.actions:
         for i, a in enumerate(plan.actions, 1):
             out.append(
-                f"  {i}. {a.kind} {a.class_name}: {a.n_images:,} images, cost {a.cost:,.1f} {plan.unit}"
+                f"  {i}. {a.kind} {a.class_name}: {a.n_images:,} images, "
+                f"cost {a.cost:,.1f} {plan.unit}"
             )
         out.append(f"  total cost {plan.total_cost:,.1f} of budget {plan.budget:,.1f} {plan.unit}")
         e = plan.expected
         out.append(
-            f"  expected {plan.target} AUC {e['auc']:.3f} [{_num(e['auc_ci_low'], '{:.3f}')}, {_num(e['auc_ci_high'], '{:.3f}')}], "
-            f"gain {_pts(e['gain']).strip()} [{_pts(e['gain_ci_low']).strip()}, {_pts(e['gain_ci_high']).strip()}] points"
+            f"  expected {plan.target} AUC {e['auc']:.3f} "
+            f"[{_num(e['auc_ci_low'], '{:.3f}')}, {_num(e['auc_ci_high'], '{:.3f}')}], "
+            f"gain {_pts(e['gain']).strip()} "
+            f"[{_pts(e['gain_ci_low']).strip()}, {_pts(e['gain_ci_high']).strip()}] points"
         )
     else:
         out.append("  (nothing to annotate)")
@@ -125,7 +131,8 @@ def render(rec: Any) -> str:
             f"Random control (equal cost, {draws}): gain {_pts(rc['gain']).strip()} "
             f"[{_pts(rc['gain_ci_low']).strip()}, {_pts(rc['gain_ci_high']).strip()}] points; "
             f"plan minus random {_pts(rc['plan_minus_random']).strip()} "
-            f"[{_pts(rc['plan_minus_random_ci_low']).strip()}, {_pts(rc['plan_minus_random_ci_high']).strip()}]"
+            f"[{_pts(rc['plan_minus_random_ci_low']).strip()}, "
+            f"{_pts(rc['plan_minus_random_ci_high']).strip()}]"
         )
     out.append("")
     out.append(plan.verdict)

@@ -1,4 +1,5 @@
-"""Simulation runner: train assemblies x seeds as batched replicas, score the target, cache each run.
+"""Simulation runner: train assemblies x seeds as batched replicas, score the target, cache each
+run.
 
 ``Runner.run(specs)`` takes ``(assembly, seed)`` pairs, answers the cached ones from disk and
 groups the rest into jobs of at most ``max_replicas`` replicas. Each job is ONE call of
@@ -145,7 +146,8 @@ class Runner:
         self._shared: dict[str, Any] | None = None
 
     def soft_exposure(self) -> SoftExposureInputs | None:
-        """Relations the soft-exposure methods (se-l, se-i, se; seed 001 Eq. 4-8) need, from the pool.
+        """Relations the soft-exposure methods (se-l, se-i, se; seed 001 Eq. 4-8) need, from the
+        pool.
 
         Label distance: median prototypes of the pool's reference labels (the relations a
         reference set tells); image distances: the pool's exact k = 10 neighbours.

@@ -18,7 +18,8 @@ NAN = float("nan")
 
 
 class Scored(Protocol):
-    """Anything with a seed and a target AUC / AP (a :class:`~budgetplan.planner.runner.RunResult`)."""
+    """Anything with a seed and a target AUC / AP (a
+    :class:`~budgetplan.planner.runner.RunResult`)."""
 
     @property
     def seed(self) -> int: ...

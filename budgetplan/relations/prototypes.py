@@ -36,7 +36,8 @@ def _check(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     y = np.asarray(labels, dtype=np.float32)
     if y.ndim != 2 or y.shape[0] != vectors.shape[0]:
         raise DataMismatchError(
-            f"prototypes: labels {y.shape} do not match vectors {vectors.shape} (need (N, C) and (N, d))"
+            f"prototypes: labels {y.shape} do not match vectors {vectors.shape} "
+            "(need (N, C) and (N, d))"
         )
     return y
 

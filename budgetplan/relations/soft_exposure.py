@@ -127,7 +127,8 @@ def _check_inputs(
         dist = np.asarray(knn_distances, dtype=np.float32)
         if idx.ndim != 2 or idx.shape[0] != n or dist.shape != idx.shape:
             raise DataMismatchError(
-                f"soft exposure: knn_indices {idx.shape} and knn_distances {dist.shape} must both be"
+                f"soft exposure: knn_indices {idx.shape} and knn_distances {dist.shape} "
+                "must both be"
                 f" ({n}, k) for labels with {n} rows"
             )
         if idx.size and (idx.max() >= n or idx.min() < -1):

@@ -216,10 +216,13 @@ def relation_table_from_arrays(
         raise UnknownClassError(rank_by, RELATION_NAMES, what="relation")
     col = rank_by
     if col not in table.columns:
-        raise BudgetplanError(
-            f"cannot rank by {rank_by!r}: it was not computed (needs "
-            f"{'embeddings' if rank_by.startswith('prototype') else 'a kNN graph' if rank_by == 'knn-share' else 'a trained adapter'})"
-        )
+        if rank_by.startswith("prototype"):
+            needs = "embeddings"
+        elif rank_by == "knn-share":
+            needs = "a kNN graph"
+        else:
+            needs = "a trained adapter"
+        raise BudgetplanError(f"cannot rank by {rank_by!r}: it was not computed (needs {needs})")
     table = table.sort_values(col, ascending=False, na_position="last", kind="stable").reset_index(
         drop=True
     )

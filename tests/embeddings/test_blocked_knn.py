@@ -1,4 +1,5 @@
-"""Cell-blocked self-kNN: exact when every cell is probed, never worse than a per-query IVF search."""
+"""Cell-blocked self-kNN: exact when every cell is probed, never worse than a per-query IVF
+search."""
 
 from __future__ import annotations
 

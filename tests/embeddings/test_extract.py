@@ -95,7 +95,8 @@ def test_shards_as_executor_jobs_equal_the_local_loop_and_resume(
     images: list[Path], tmp_path: Path
 ) -> None:
     """The path ``embed --executor ray`` takes (one job per missing shard, the caller writes
-    each result), run by an in-process executor; Ray itself is tested in tests/planner/test_ray.py."""
+    each result), run by an in-process executor; Ray itself is tested in
+    tests/planner/test_ray.py."""
     from budgetplan.planner.executor import LocalExecutor
 
     kw = {"random_weights": True, "batch_size": 2, "image_size": SIZE, "shard_size": 2}

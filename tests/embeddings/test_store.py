@@ -1,4 +1,5 @@
-"""EmbeddingStore: round trip, exact search, self-kNN and its cache, approximate recall, bad input."""
+"""EmbeddingStore: round trip, exact search, self-kNN and its cache, approximate recall, bad
+input."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ def test_one_step_changes_the_weights_with_a_finite_loss(tiny, method: str) -> N
     cfg = TrainConfig(method=method, batch_size=4, max_epochs=1, lr=1e-3, device="cpu", threads=1)
     fit = train_image_model(images, labels, cfg, seed=0, max_steps=1)
     assert np.isfinite(fit.history["train_loss"]).all()
-    # the initial weights of seed 0 (max_steps=0 trains nothing); the backbone does not depend on the head
+    # the initial weights of seed 0 (max_steps=0 trains nothing); the backbone does not depend on
+    # the head
     initial = train_image_model(
         images, labels, TrainConfig(method="ne", device="cpu", threads=1), 0, max_steps=0
     )

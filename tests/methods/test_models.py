@@ -151,7 +151,8 @@ def test_fused_relu_dropout_layer_equals_the_composed_ops(depth: int) -> None:
 
 
 def test_shared_first_layer_without_autograd_equals_the_autograd_path() -> None:
-    """Evaluation applies bias and ReLU in place; the values are those of the graph-building path."""
+    """Evaluation applies bias and ReLU in place; the values are those of the graph-building
+    path."""
     spec = models.ModelSpec(d_in=8, n_classes=3, hidden=16, depth=2)
     p = models.init_params(spec, _gens(0, 1, 2))
     x = torch.randn(25, 8)

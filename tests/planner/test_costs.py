@@ -46,7 +46,8 @@ def test_negative_cost_in_constructor_is_refused() -> None:
 def test_from_csv_reads_costs_read_cost_default_and_unit(tmp_path) -> None:
     f = tmp_path / "costs.csv"
     f.write_text(
-        "# cost per label\nclass,cost,unit\nMass,2,minutes\npleural thickening,1.5,\n*image*,0.5,minutes\n*default*,3,minutes\n"
+        "# cost per label\nclass,cost,unit\nMass,2,minutes\npleural thickening,1.5,\n"
+        "*image*,0.5,minutes\n*default*,3,minutes\n"
     )
     cm = CostModel.from_csv(f, CLASSES)
     assert cm.label_cost == {"Mass": 2.0, "Pleural_Thickening": 1.5}  # spelling forgiven
@@ -127,7 +128,10 @@ def test_budget_that_buys_nothing_is_a_clear_error() -> None:
     cm.check_budget(2.5, ["Mass", "Effusion"])
     with pytest.raises(
         BudgetError,
-        match=r"a budget of 2 min buys nothing: the cheapest label \('Mass'\) costs 2 \+ 0.5 reading = 2.5 min",
+        match=(
+            r"a budget of 2 min buys nothing: the cheapest label \('Mass'\) "
+            r"costs 2 \+ 0.5 reading = 2.5 min"
+        ),
     ):
         cm.check_budget(2.0, ["Mass", "Effusion"])
     with pytest.raises(BudgetError, match="must be a finite number"):

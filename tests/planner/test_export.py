@@ -238,7 +238,10 @@ def test_read_scores(tmp_path) -> None:
 
 
 def test_labelstudio_validator_catches_a_broken_task() -> None:
-    config = "<View><Image name='image' value='$image'/><Choices name='c' toName='image'><Choice value='x'/></Choices></View>"
+    config = (
+        "<View><Image name='image' value='$image'/>"
+        "<Choices name='c' toName='image'><Choice value='x'/></Choices></View>"
+    )
     validate_labelstudio([{"data": {"image": "x.png"}}], config)
     with pytest.raises(ExportError, match="task 0: data lacks \\['image'\\]"):
         validate_labelstudio([{"data": {"img": "x.png"}}], config)
@@ -332,7 +335,8 @@ def test_cvat_needs_sizes_and_files(tmp_path) -> None:
         validate_cvat_manifest('{"type": "images"}\n')
     with pytest.raises(ExportError, match="line 3: needs name, extension"):
         validate_cvat_manifest(
-            '{"version": "1.0"}\n{"type": "images"}\n{"name": "a", "extension": ".png", "width": 0, "height": 5}'
+            '{"version": "1.0"}\n{"type": "images"}\n'
+            '{"name": "a", "extension": ".png", "width": 0, "height": 5}'
         )
 
 
@@ -342,8 +346,8 @@ def test_markdown_report(tmp_path, monkeypatch) -> None:
     assert "# Annotation plan for Nodule" in text
     assert "SIMULATED" in text
     assert (
-        "| class | cosine | gain | gain_ci_low | gain_ci_high | runs | cost | gain_per_cost | chosen |"
-        in text
+        "| class | cosine | gain | gain_ci_low | gain_ci_high | runs | cost | gain_per_cost "
+        "| chosen |" in text
     )
     assert "| Hernia | 0.05 | -0.001 |" in text
     assert "| baseline (labels you have) | 0.7 | [0.66, 0.74] |" in text

@@ -2,7 +2,8 @@
 
 One local Ray of 2 CPUs is started for the module (``ray_cluster``) and shut down after it; the
 driver-kill test runs ``budgetplan simulate`` in a subprocess that joins this Ray by its address,
-kills it, and resumes with a new driver in this process. Without Ray installed only the install-hint test runs (CI installs the ``ray`` extra).
+kills it, and resumes with a new driver in this process. Without Ray installed only the
+install-hint test runs (CI installs the ``ray`` extra).
 """
 
 from __future__ import annotations

@@ -77,8 +77,16 @@ def test_more_target_labels_compete(toy_data, fake_trainer, tmp_path) -> None:
 
 def test_nothing_worth_its_cost_is_said_plainly(toy_data, tmp_path) -> None:
     def no_effect(job):
-        return [{"auc": 0.7 + np.random.default_rng(s).normal(0, 0.01) + 0.001 * np.random.default_rng(int(np.nansum(job.y_train[r])) + s).normal(), "ap": 0.3, "best_epoch": 1}
-                for r, s in enumerate(job.seeds)]  # fmt: skip
+        return [
+            {
+                "auc": 0.7
+                + np.random.default_rng(s).normal(0, 0.01)
+                + 0.001 * np.random.default_rng(int(np.nansum(job.y_train[r])) + s).normal(),
+                "ap": 0.3,
+                "best_epoch": 1,
+            }
+            for r, s in enumerate(job.seeds)
+        ]
 
     rec = recommend(toy_data, _cfg(budget=300.0), cache=RunCache(tmp_path), job_fn=no_effect)
     assert rec.plan.actions == []

@@ -66,7 +66,8 @@ def test_temperatures_eq8_by_hand_label_image_both() -> None:
     ]
     np.testing.assert_allclose(t, expected_label, rtol=1e-5)
 
-    # x0 image: d+ = (0.3, 0.1), d- = (1, 0.3), max 1: b 0.3 < 1 -> exp(3.5); c 0.1 < 0.3 -> exp(4.5)
+    # x0 image: d+ = (0.3, 0.1), d- = (1, 0.3), max 1: b 0.3 < 1 -> exp(3.5);
+    #   c 0.1 < 0.3 -> exp(4.5)
     # x1 image: no neighbour carries b: 1 vs 1 -> -1.
     # x2 image: a: neighbour x0 a+ (0.3), x1 a- (0.6); max 0.6 -> 0.5 < 1 -> exp(2.5).
     # x3 image: x1 (0.4: a-, c+), x2 (0.5: b+, c-): a: d+ 1, d- 0.4 -> -exp(3);
@@ -96,7 +97,8 @@ def test_temperatures_eq8_by_hand_label_image_both() -> None:
 
 
 def test_separate_normalisation_and_gamma() -> None:
-    # separate (the "respectively" reading): x0 both: d+ (0.2, 0.1) / 0.2 = (1, 0.5); d- (1, 0.3) / 1.
+    # separate (the "respectively" reading): x0 both: d+ (0.2, 0.1) / 0.2 = (1, 0.5);
+    #   d- (1, 0.3) / 1.
     #   b: 1 < 1 false -> -exp(0) = -1; c: 0.5 < 0.3 false -> -exp(5 * 0.7).
     # x1 label: one un-annotated label: d+ 0.5 / 0.5 = 1, d- 0.2 / 0.2 = 1 -> tie -> -1.
     # x2 both: a: d+ 0.2 / 0.2 = 1, d- 0.6 / 0.6 = 1 -> -1.

@@ -25,14 +25,16 @@ REDUCTIONS: tuple[str, ...] = ("entry-mean", "class-sum")
 
 
 def check_pair(logits: torch.Tensor, labels: torch.Tensor, name: str = "labels") -> None:
-    """Raise ValueError unless ``logits`` and ``labels`` are floating tensors of one shape (..., B, C)."""
+    """Raise ValueError unless ``logits`` and ``labels`` are floating tensors of one shape
+    (..., B, C)."""
     if not isinstance(logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
         raise TypeError("logits and labels must be torch tensors")
     if logits.ndim < 2:
         raise ValueError(f"logits must have shape (..., B, C); got {tuple(logits.shape)}")
     if logits.shape != labels.shape:
         raise ValueError(
-            f"logits {tuple(logits.shape)} and {name} {tuple(labels.shape)} must have the same shape"
+            f"logits {tuple(logits.shape)} and {name} {tuple(labels.shape)} "
+            "must have the same shape"
         )
     if not labels.is_floating_point():
         raise ValueError(f"{name} must be a floating tensor holding 1 / 0 / NaN")
@@ -64,7 +66,8 @@ def safe_target(labels: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
 
 
 def bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-entry binary cross entropy with logits, ``-t log s(a) - (1-t) log s(-a)``; target finite."""
+    """Per-entry binary cross entropy with logits, ``-t log s(a) - (1-t) log s(-a)``; target
+    finite."""
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
 
@@ -74,7 +77,8 @@ def reduce_entries(
     reduction: str = "entry-mean",
     class_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Reduce per-entry losses ``(..., B, C)`` over the entries in ``used`` to one value per replica.
+    """Reduce per-entry losses ``(..., B, C)`` over the entries in ``used`` to one value per
+    replica.
 
     ``used``: boolean mask or float 1 / 0 weights (``annotated_weight``). ``per_entry`` must be
     finite on the unused entries (every loss here makes its targets NaN-free first): it is
@@ -94,7 +98,8 @@ def reduce_entries(
         class_weight = torch.as_tensor(class_weight, dtype=per_entry.dtype, device=per_entry.device)
         if class_weight.shape != (per_entry.shape[-1],):
             raise ValueError(
-                f"class_weight must have shape ({per_entry.shape[-1]},); got {tuple(class_weight.shape)}"
+                f"class_weight must have shape ({per_entry.shape[-1]},); "
+                f"got {tuple(class_weight.shape)}"
             )
         values = values * class_weight
     if reduction == "entry-mean":

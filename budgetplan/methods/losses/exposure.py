@@ -124,7 +124,8 @@ def se_loss(
     check_pair(logits, labels)
     if temperature.shape != labels.shape:
         raise ValueError(
-            f"temperature {tuple(temperature.shape)} must have the labels' shape {tuple(labels.shape)}"
+            f"temperature {tuple(temperature.shape)} "
+            f"must have the labels' shape {tuple(labels.shape)}"
         )
     known = annotated(labels)
     target = safe_target(labels)

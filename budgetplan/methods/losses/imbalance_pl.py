@@ -175,7 +175,8 @@ def imbalance_pl_loss(
     check_pair(logits, labels)
     if pseudo_labels.shape != labels.shape:
         raise ValueError(
-            f"pseudo_labels {tuple(pseudo_labels.shape)} must have the labels' shape {tuple(labels.shape)}"
+            f"pseudo_labels {tuple(pseudo_labels.shape)} "
+            f"must have the labels' shape {tuple(labels.shape)}"
         )
     known = annotated(labels)
     if picked is None:

@@ -45,8 +45,9 @@ def label_assemble_loss(
       the strong-view answer.
 
     The paper writes Eq. 4-5 as squared L2 norms of probabilities, so both are squared errors
-    here, not BCE (the authors' public training script also uses ``F.mse_loss``). Each term is reduced by ``reduction`` over its own entries (annotated, resp.
-    unannotated) and the three are added with weights ``bce_weight``, ``pseudo_weight``,
+    here, not BCE (the authors' public training script also uses ``F.mse_loss``). Each term is
+    reduced by ``reduction`` over its own entries (annotated, resp. unannotated) and the three
+    are added with weights ``bce_weight``, ``pseudo_weight``,
     ``consistency_weight`` (all 1 in the paper). On embeddings, the weak and strong views are
     feature-space perturbations (Gaussian noise, feature dropout) made by the caller; on images
     they are the paper's augmentations. The dynamic adapter (Eq. 1) is part of the model.
