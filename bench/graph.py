@@ -71,7 +71,8 @@ def confusions(seed: int = 0) -> dict[str, np.ndarray]:
         out[f"{name} hard"] = hard
         out[f"{name} soft"] = soft
         print(
-            f"{name}: held-out accuracy {(pred == lab).mean():.3f}, {int((pairs(hard) > 0).sum())}/45 pairs ever confused"
+            f"{name}: held-out accuracy {(pred == lab).mean():.3f}, "
+            f"{int((pairs(hard) > 0).sum())}/45 pairs ever confused"
         )
     return out
 

@@ -114,7 +114,8 @@ def main() -> None:
         table = timed(r, table_name, lambda: relation_table(ds, names[t]))
     sims = idx = None
     if args.graph == "store":
-        graph_name = f"full self-kNN graph k={KNN_GRAPH_K}, store ({'cached' if cached_before else 'computed'})"
+        how = "cached" if cached_before else "computed"
+        graph_name = f"full self-kNN graph k={KNN_GRAPH_K}, store ({how})"
         sims, idx = timed(r, graph_name, lambda: store.self_knn(KNN_GRAPH_K))
 
         def knn_matrix() -> Any:

@@ -1,4 +1,5 @@
-"""Text and files of the relations stage (what ``budgetplan relations`` / ``graph`` print and write).
+"""Text and files of the relations stage (what ``budgetplan relations`` / ``graph`` print
+and write).
 
 Kept out of the CLI so the app and tests use the same formatting; every file is written
 atomically (``budgetplan.io``).
