@@ -72,12 +72,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from budgetplan.io import check_writable
     from budgetplan.progress import tqdm_progress
     from budgetplan.relations import graph
     from budgetplan.relations.graph_inputs import graph_inputs
     from budgetplan.relations.outputs import describe_graph, write_graph_outputs
 
     t0 = time.perf_counter()
+    check_writable(args.out, directory=True)  # before the work, not after
     with tqdm_progress("relation") as progress:
         data = graph_inputs(
             args.store, args.relation, args.target, split=args.split, k=args.k, progress=progress

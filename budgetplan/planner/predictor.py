@@ -67,10 +67,14 @@ def fit_predictor(
     feats = features.loc[ok, list(relations)].reset_index(drop=True)
     for rel in relations:
         x = _clean(feats[rel].to_numpy())
-        if np.ptp(x) == 0 or np.ptp(g) == 0:
+        if not np.isfinite(x).all() or np.ptp(x) == 0 or np.ptp(g) == 0:
             continue
         rho, p = stats.spearmanr(x, g)
-        slope = np.polyfit(x, g, 1)[0]
+        # the least-squares slope in closed form (no SVD to fail on a degenerate column)
+        with np.errstate(all="ignore"):
+            slope = float(np.cov(x, g)[0, 1] / np.var(x, ddof=1))
+        if not np.isfinite(slope):  # an extreme relation value: keep the rank order's sign
+            slope = float(np.sign(rho)) if np.isfinite(rho) else 0.0
         sign = 1.0 if slope >= 0 else -1.0
         report.rho[rel] = float(sign * abs(rho)) if np.isfinite(rho) else float("nan")
         report.p_value[rel] = float(p)

@@ -80,12 +80,14 @@ class RayExecutor:
         ray = self.ray
         if not ray.is_initialized():
             try:
+                local = {} if self.address else {"_node_ip_address": "127.0.0.1"}
                 ray.init(
                     address=self.address,
                     num_cpus=None if self.address else os.cpu_count(),
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level=logging.WARNING,
+                    **local,  # a Ray of our own listens on loopback only
                 )
             except (OSError, RuntimeError, ValueError) as exc:
                 where = self.address or "a local Ray"

@@ -128,6 +128,12 @@ def graph_inputs(
     rows = np.flatnonzero(labels.split == split)
     if not len(rows):
         raise BudgetplanError(f"{name}: no rows in split {split!r}")
+    if not (labels.column(chosen)[rows] == 1).any():  # a graph around it would look like an answer
+        raise BudgetplanError(
+            f"{name}: target {chosen!r} has no positive label in the {split} split; its "
+            "relations to other classes are undefined (pick a target with positives, or "
+            "another --split)"
+        )
     classes = list(labels.classes)
     y = labels.values[rows]
     counts = labels.subset(labels.split == split).counts()

@@ -667,7 +667,7 @@ def _(tmp: Path) -> str:
 
 @case("demo_dataset cleans a killed build's folder before building", "crash")
 def _(tmp: Path) -> str:
-    import budgetplan.data.demo as demo
+    import budgetplan.demo as demo
 
     w = workspace(tmp)
     cache = tmp / "cache"

@@ -35,3 +35,16 @@ def test_negative_link_is_reported_with_its_sign() -> None:
 def test_too_few_points_gives_no_model() -> None:
     rep = fit_predictor(pd.DataFrame({"a": [1.0, 2.0]}), [0.1, 0.2], ["a"])
     assert rep.best is None and rep.rho == {}
+
+
+def test_predictor_survives_extreme_and_missing_relation_values() -> None:
+    feats = pd.DataFrame(
+        {
+            "pmi": [1e200, 0.1, 0.2, 0.3, 0.4],
+            "phi": [np.inf, 0.1, np.nan, 0.3, 0.2],
+            "knn-share": [0.5, 0.5, 0.5, 0.5, 0.5],
+        }
+    )
+    rep = fit_predictor(feats, [0.01, -0.01, 0.0, 0.02, 0.005], ["pmi", "phi", "knn-share"])
+    assert rep.n == 5 and "knn-share" not in rep.rho  # a constant relation ranks nothing
+    assert all(np.isfinite(v) for v in rep.rho.values())

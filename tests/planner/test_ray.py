@@ -38,7 +38,13 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs PO
 def ray_cluster():
     """A local Ray with 2 CPUs for this module; yields its address (for other drivers)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        _node_ip_address="127.0.0.1",  # loopback only
+    )
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -69,9 +75,12 @@ def test_digits_recipe_gives_the_same_gains_and_plan_on_ray(ray_cluster, tmp_pat
         cfg, simulation=dataclasses.replace(cfg.simulation, executor="ray")
     )
     seen: list[tuple[int, int]] = []
-    remote = recommend(
-        on_ray, cache=RunCache(tmp_path / "ray"), progress=lambda d, t, m: seen.append((d, t))
-    )
+
+    def count(done: int, total: int, message: str) -> None:
+        if not message.startswith("set-up"):  # the set-up stages have their own bar
+            seen.append((done, total))
+
+    remote = recommend(on_ray, cache=RunCache(tmp_path / "ray"), progress=count)
     assert remote.runs_trained == local.runs_trained > 0
     assert remote.runs_cached == 0
     # training is deterministic per seed, wherever it runs: every number is equal, not close
@@ -169,7 +178,7 @@ def test_killed_worker_is_retried_with_the_same_result(ray_cluster, toy_data, tm
     got = runner.run(specs)
     thread.join(timeout=5)
     assert killed and killed[0] != os.getpid()  # a worker process really died mid-task
-    assert time.monotonic() - t0 < 30  # its task was retried, not waited out
+    assert time.monotonic() - t0 < 180  # its task was retried, not waited out
     assert [(r.auc, r.ap, r.best_epoch) for r in got] == [
         (r.auc, r.ap, r.best_epoch) for r in expected
     ]
