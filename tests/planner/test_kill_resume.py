@@ -56,6 +56,20 @@ def _runs(root: Path) -> list[Path]:
     return sorted(root.glob("*/*.json")) if root.exists() else []
 
 
+def kill_after_first_run(proc: subprocess.Popen, runs_dir: Path) -> None:
+    """SIGKILL ``proc`` as soon as its first run is in the cache (within ``TIMEOUT``)."""
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while not _runs(runs_dir):
+            assert proc.poll() is None, f"simulate ended before any run: {proc.communicate()}"
+            assert time.monotonic() < deadline, "no run finished within the timeout"
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+
+
 def _counts(stdout: str) -> tuple[int, int]:
     m = re.search(r"\((\d+) runs trained, (\d+) from cache\)", stdout)
     assert m is not None, stdout
@@ -69,17 +83,7 @@ def test_sigkilled_simulate_keeps_finished_runs_and_resumes(tmp_path) -> None:
     env = {**os.environ, "BUDGETPLAN_CACHE": str(tmp_path / "cache")}
     runs_dir = tmp_path / "cache" / "runs"
 
-    proc = _simulate(recipe, env)
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while not _runs(runs_dir):
-            assert proc.poll() is None, f"simulate ended before any run: {proc.communicate()}"
-            assert time.monotonic() < deadline, "no run finished within the timeout"
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    kill_after_first_run(_simulate(recipe, env), runs_dir)
 
     kept = _runs(runs_dir)
     # every file under a final name is a complete record (atomic write: temp file + rename);

@@ -29,7 +29,7 @@ from budgetplan.planner.executor import LocalExecutor, make_executor
 from budgetplan.planner.problem import prepare_problem
 from budgetplan.planner.runner import Runner, RunSpec
 
-from .test_kill_resume import CLI, RECIPE, TIMEOUT, _counts, _runs
+from .test_kill_resume import CLI, RECIPE, TIMEOUT, _counts, _runs, kill_after_first_run
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -103,16 +103,7 @@ def test_killed_driver_resumes_from_the_cache(ray_cluster, tmp_path, monkeypatch
     cmd += ["--executor", "ray", "--ray-address", ray_cluster]
 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while not _runs(runs_dir):
-            assert proc.poll() is None, f"simulate ended before any run: {proc.communicate()}"
-            assert time.monotonic() < deadline, "no run finished within the timeout"
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    kill_after_first_run(proc, runs_dir)
     kept = _runs(runs_dir)
     mtimes = {f: f.stat().st_mtime_ns for f in kept}
 
