@@ -143,6 +143,7 @@ def gain_chart(
     gain: str = "gain",
     low: str = "gain_ci_low",
     high: str = "gain_ci_high",
+    *,
     title: str = "Measured gain over the baseline",
     simulated: bool = False,
 ) -> alt.LayerChart:

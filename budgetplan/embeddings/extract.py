@@ -181,6 +181,7 @@ class Extracted(NamedTuple):
 
 def extract_embeddings(
     image_paths: Sequence[str | os.PathLike[str]],
+    *,
     backbone: str = "densenet121-imagenet",
     weights: str | os.PathLike[str] | None = None,
     random_weights: bool = False,

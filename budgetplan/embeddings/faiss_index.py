@@ -236,6 +236,7 @@ def tune_recall(
     index: Any,
     spec: IndexSpec,
     vectors: np.ndarray,
+    *,
     target: float = RECALL_TARGET,
     k: int = 10,
     seed: int = 0,

@@ -152,6 +152,7 @@ def _train_image_model(
     labels: np.ndarray,
     config: TrainConfig,
     seed: int,
+    *,
     val_images: Tensor | None = None,
     val_labels: np.ndarray | None = None,
     soft_exposure: np.ndarray | None = None,

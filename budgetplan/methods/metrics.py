@@ -175,6 +175,7 @@ def weighted_ranking_metric(
 def bootstrap_ci(
     y_true: np.ndarray,
     scores: np.ndarray,
+    *,
     metric: Literal["auc", "ap"] = "auc",
     n_boot: int = 1000,
     alpha: float = 0.05,

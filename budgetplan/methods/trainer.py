@@ -218,6 +218,7 @@ class ReplicaAdam:
         self,
         params: models.Params,
         lr: float,
+        *,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
@@ -406,6 +407,7 @@ def train_replicas(
     y_val: np.ndarray,
     config: TrainConfig,
     seeds: Sequence[int],
+    *,
     soft_exposure: SoftExposureInputs | np.ndarray | None = None,
     progress: ProgressFn | None = None,
 ) -> FittedReplicas:

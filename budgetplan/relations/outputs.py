@@ -166,6 +166,7 @@ def write_graph_outputs(
     matrix: pd.DataFrame,
     clusters: pd.DataFrame,
     target: str | None = None,
+    *,
     simulated: bool = False,
     png: bool = False,
 ) -> list[Path]:

@@ -289,6 +289,7 @@ def soft_exposure_temperatures(
     label_distance: np.ndarray | None,
     knn_indices: np.ndarray | None = None,
     knn_distances: np.ndarray | None = None,
+    *,
     mode: Mode = "both",
     beta: float = 5.0,
     gamma: float = 0.0,
@@ -320,7 +321,9 @@ def soft_exposure_temperatures(
     step = max(1, _CHUNK_ELEMENTS // max(1, lead * c))
     for start in range(0, n, step):
         rows = slice(start, min(n, start + step))
-        temps = _temperatures_chunk(state, rows, d, idx, dist, mode, beta, gamma, normalise)
+        temps = _temperatures_chunk(
+            state, rows, d, idx, dist, mode=mode, beta=beta, gamma=gamma, normalise=normalise
+        )
         out[..., rows, :] = _from_state_layout(temps, y.shape)
     return out
 
@@ -331,6 +334,7 @@ def _temperatures_chunk(
     d: np.ndarray | None,
     idx: np.ndarray | None,
     dist: np.ndarray | None,
+    *,
     mode: str,
     beta: float,
     gamma: float,
@@ -403,7 +407,13 @@ class SoftExposureRelations:
         self, labels: np.ndarray, mode: Mode = "both", beta: float = 5.0, gamma: float = 0.0
     ) -> np.ndarray:
         return soft_exposure_temperatures(
-            labels, self.label_distance, self.knn_indices, self.knn_distances, mode, beta, gamma
+            labels,
+            self.label_distance,
+            self.knn_indices,
+            self.knn_distances,
+            mode=mode,
+            beta=beta,
+            gamma=gamma,
         )
 
     @classmethod

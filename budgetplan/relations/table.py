@@ -131,6 +131,7 @@ def relation_table_from_arrays(
     labels: np.ndarray,
     classes: Sequence[str],
     target: str | int,
+    *,
     vectors: np.ndarray | None = None,
     knn_indices: np.ndarray | None = None,
     knn_query: np.ndarray | None = None,
@@ -302,6 +303,7 @@ def relation_table(
     dataset: Dataset,
     target: str,
     rows: np.ndarray | str | None = None,
+    *,
     relations: Sequence[str] | str = DEFAULT_RELATIONS,
     knn: tuple[np.ndarray, np.ndarray] | None = None,
     k: int = KNN_K,
@@ -374,6 +376,7 @@ def relation_table(
 def relation_matrices(
     dataset: Dataset,
     rows: np.ndarray | str | None = None,
+    *,
     relations: Sequence[str] | str = ("prototype-mean", "prototype-median", "pmi", "phi"),
     knn: tuple[np.ndarray, np.ndarray] | None = None,
     k: int = KNN_K,
