@@ -270,6 +270,11 @@ def _evidence(planner: StudyPlanner, simulation: Simulation) -> dict[str, Any]:
     }
 
 
+def format_p(p: float) -> str:
+    """``p = 0.012``, or ``p < 0.001`` (never the misleading ``p = 0.000``)."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def _json_row(row: dict[Any, Any]) -> dict[str, Any]:
     return {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
 
@@ -317,7 +322,7 @@ def _answer(
     rc = control["plan_minus_random"] * 100
     beats = control["plan_beats_random_p"]
     cmp = (
-        f"beats a random choice of equal cost by {rc:+.1f} AUC points (p = {beats:.3f})"
+        f"beats a random choice of equal cost by {rc:+.1f} AUC points ({format_p(beats)})"
         if np.isfinite(beats) and beats < alpha
         else f"is not significantly better than a random choice of equal cost ({rc:+.1f} points)"
     )

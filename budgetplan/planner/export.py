@@ -834,9 +834,12 @@ def _fmt(x: Any, signed: bool = False) -> str:
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, float | np.floating):
-        if not math.isfinite(float(x)):
+        v = float(x)
+        if not math.isfinite(v):
             return "–"
-        return f"{float(x):+.4g}" if signed else f"{float(x):.4g}"
+        if v.is_integer() and abs(v) < 1e15:  # costs and budgets: 20,000, never 2e+04
+            return f"{v:+,.0f}" if signed else f"{v:,.0f}"
+        return f"{v:+.4g}" if signed else f"{v:.4g}"
     if isinstance(x, list | tuple):
         return ", ".join(_fmt(v) for v in x)
     return str(x)

@@ -480,3 +480,11 @@ def test_cli_export_prints_warnings_as_lines(tmp_path, capsys) -> None:
     assert len(err) == 1 and err[0].startswith("budgetplan: warning: 3 of 3 Label Studio image")
     assert main(["export", str(plan_path), "-f", "labelstudio", "--url-prefix", "http://h/"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_markdown_numbers_are_readable() -> None:
+    from budgetplan.planner.blocks import format_p
+    from budgetplan.planner.export import _fmt
+
+    assert _fmt(20000.0) == "20,000" and _fmt(0.0123) == "0.0123" and _fmt(3.0, signed=True) == "+3"
+    assert format_p(0.0001) == "p < 0.001" and format_p(0.0123) == "p = 0.012"
