@@ -98,7 +98,7 @@ plan = rec.plan
 
 st.subheader(
     f"Plan for {plan.target}: {len(plan.actions)} action(s), "
-    f"{plan.total_cost:g} of {plan.budget:g} {plan.unit}"
+    f"{plan.total_cost:,.0f} of {plan.budget:,.0f} {plan.unit}"
 )
 (st.success if plan.actions else st.info)(plan.verdict)
 c1, c2, c3, c4 = st.columns(4)
@@ -107,13 +107,13 @@ c2.metric("Expected AUC", sup.describe(plan.expected.get("auc"), 3))
 gain = plan.expected.get("gain")
 c3.metric(
     "Expected gain",
-    sup.describe(gain, 4),
+    sup.points(gain),
     help=(
-        f"CI {sup.describe(plan.expected.get('gain_ci_low'))} "
-        f"to {sup.describe(plan.expected.get('gain_ci_high'))}"
+        f"target AUC points; 95 % CI {sup.points(plan.expected.get('gain_ci_low'))} "
+        f"to {sup.points(plan.expected.get('gain_ci_high'))}"
     ),
 )
-c4.metric("Cost", f"{plan.total_cost:g} {plan.unit}")
+c4.metric("Cost", f"{plan.total_cost:,.0f} {plan.unit}")
 
 vs = sup.plan_vs_random_frame(plan)
 ui.chart(sup.plan_vs_random_chart(vs, simulated=bool(plan.simulated)))

@@ -33,6 +33,7 @@ from budgetplan.app_support.plan import (
     plan_actions_frame,
     plan_vs_random_chart,
     plan_vs_random_frame,
+    points,
     predictor_relations,
 )
 from budgetplan.app_support.settings import (
@@ -73,6 +74,7 @@ __all__ = [
     "default_costs",
     "default_store",
     "describe",
+    "points",
     "export_download",
     "export_downloads",
     "gain_chart",

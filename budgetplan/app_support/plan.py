@@ -88,6 +88,15 @@ def describe(value: Any, digits: int = 4) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:.{digits}f}"
 
 
+def points(value: Any) -> str:
+    """A gain in target AUC points, as the CLI prints it: ``+1.3 points``; 'n/a' for None/NaN."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if not np.isfinite(x) else f"{x * 100:+.1f} points"
+
+
 def candidate_frame(table: pd.DataFrame) -> pd.DataFrame:
     """The measured candidates of a recommendation (rows trained, not predicted)."""
     if "predicted" in table:

@@ -35,3 +35,8 @@ def test_candidates_relations_and_numbers_for_sentences() -> None:
     assert sup.predictor_relations(table) == ["prototype-mean"]  # phi carries no number
     assert sup.describe(0.123456) == "0.1235" and sup.describe(-0.5, 1) == "-0.5"
     assert sup.describe(None) == "n/a" and sup.describe(nan) == "n/a"
+
+
+def test_gains_are_shown_in_auc_points_as_the_cli_does() -> None:
+    assert sup.points(0.0128) == "+1.3 points" and sup.points(-0.004) == "-0.4 points"
+    assert sup.points(None) == "n/a" and sup.points(float("nan")) == "n/a"
