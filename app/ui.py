@@ -19,6 +19,8 @@ ERRORS = (BudgetplanError, OSError)
 #: Datasets ingested from uploads kept in the cache (the most recently used); older ones go.
 UPLOADS_KEPT = 5
 
+RESULT_KEY = "recommendation"  # the study both Simulate and Plan show: (settings key, result)
+CURVE_KEY = "budget_curve"  # the Plan page's budget curve: (settings key, frame)
 STORE_KEY = "store_spec"  # session state: the spec of the store in use ("demo", "demo:N", path)
 TARGET_KEY = "target"
 
@@ -71,12 +73,22 @@ def dataset() -> Any:
 
 
 def header(title: str, ds: Any) -> None:
-    """Page title, the store in use and, when the features are simulated, the notice."""
+    """Page title, the store in use, the first-run guide (open until a study has run in this
+    session) and, when the features are simulated, the notice."""
     st.title(title)
-    st.caption(f"Store: {sup.parse_store(store_spec()).label} · {ds!r}")
+    dim = ds.embeddings.dim if ds.embeddings is not None else None
+    st.caption(sup.store_caption(sup.parse_store(store_spec()).label, len(ds), ds.classes, dim))
+    with st.expander("How to use budgetplan", expanded=RESULT_KEY not in st.session_state):
+        st.markdown(sup.GUIDE)
     notice = simulated_notice(ds, demo=sup.parse_store(store_spec()).kind == "demo")
     if notice:
         st.warning(notice, icon=":material/warning:")
+
+
+def glossary() -> None:
+    """The relations' plain names and what each measures (an expander)."""
+    with st.expander("Glossary of the relations"):
+        st.dataframe(sup.glossary(), hide_index=True)
 
 
 def target_picker(ds: Any, label: str = "Target class") -> str:
@@ -187,11 +199,66 @@ def target_default(ds: Any) -> str:
 def recommend(ds: Any, cfg: Any, text: str) -> Any:
     """``planner.recommend`` with a live progress bar. Every trained run is in the on-disk
     simulation cache (keyed by store checksum, assembly, method, parameters, seed), so the same
-    settings answer at once, in this session or any other."""
+    settings answer at once, in this session or any other. The seconds per trained run are kept
+    for the next time estimate."""
     from budgetplan.planner.recommend import recommend as run
 
     with progress_bar(text) as progress:
-        return run(ds, cfg, progress=progress)
+        rec = run(ds, cfg, progress=progress)
+    sup.record_seconds(sup.timing_key(ds.checksum, cfg), rec.seconds, rec.runs_trained)
+    return rec
+
+
+def study_costs_and_budget(ds: Any, target: str, quick: bool) -> tuple[dict[str, Any], float]:
+    """The costs and budget of the study: what the Plan page set, else the recipe's costs and
+    budget (so Simulate and Plan run the same study and share every run)."""
+    costs = st.session_state.get(COSTS_KEY)
+    if costs is None:
+        model = sup.recipe_cost_model(ds.classes)
+        costs = sup.cost_mapping(
+            sup.cost_table(ds.classes, model), model.image_read_cost, model.unit
+        )
+    budget = st.session_state.get("budget")
+    if budget is None:
+        preferred = sup.app_config(target, quick=quick, classes=ds.classes).budget
+        top = max([*costs["label_cost"].values(), 1.0]) + float(costs["image_read_cost"])
+        budget = sup.budget_range(ds.labels, target, top, preferred=preferred)[2]
+    return costs, float(budget)
+
+
+def study_config(ds: Any, target: str, settings: dict[str, Any]) -> Any:
+    """The one ``RecommendConfig`` behind both the Simulate and the Plan page."""
+    costs, budget = study_costs_and_budget(ds, target, settings["quick"])
+    return sup.app_config(
+        target,
+        method=settings["method"],
+        seeds=settings["seeds"],
+        target_positives=settings["target_positives"],
+        budget=budget,
+        costs=costs,
+        quick=settings["quick"],
+        classes=ds.classes,
+        executor=settings["executor"],
+        ray_address=settings["ray_address"],
+    )
+
+
+COSTS_KEY = "cost_mapping"  # the Plan page's validated costs (a recipe-style mapping)
+
+SHARED_NOTE = (
+    "Simulate and Plan run one study with the same settings (target, method, draws, and the "
+    "budget and costs set on the Plan page): Simulate shows each candidate class measured "
+    "alone, sized to the budget; Plan adds the best combination (greedy selection) and a random "
+    "choice of equal cost. Running either page answers the other at once. A new budget or new "
+    "costs resize every candidate (more or fewer images each), so gains and their order change."
+)
+
+
+def time_estimate(ds: Any, cfg: Any) -> None:
+    """A caption before a long run: runs it may train x measured seconds per run."""
+    runs = sup.run_bounds(cfg, ds.labels, cfg.target)
+    per_run = sup.seconds_per_run(sup.timing_key(ds.checksum, cfg))
+    st.caption(sup.estimate_text(runs, per_run))
 
 
 def recommend_on_click(
@@ -200,26 +267,29 @@ def recommend_on_click(
     *,
     button: str,
     button_key: str,
-    state_key: str,
     progress_text: str,
     fail_text: str,
     empty_text: str,
     stale_text: str,
 ) -> Any:
     """A primary button that runs :func:`recommend` and keeps the result in
-    ``st.session_state[state_key]`` with the settings it was made for. Returns the last result;
-    stops the page with ``empty_text`` when there is none yet and warns with ``stale_text`` when
-    the settings changed since (the Simulate and Plan pages)."""
+    ``st.session_state[RESULT_KEY]`` (shared by the Simulate and Plan pages) with the settings
+    it was made for, after a time estimate. Returns the last result; stops the page with
+    ``empty_text`` when there is none yet and warns with ``stale_text`` when the settings
+    changed since."""
     key = (store_spec(), cfg.hash)
+    result = st.session_state.get(RESULT_KEY)
+    if result is None or result[0] != key:
+        time_estimate(ds, cfg)
     if st.button(button, type="primary", key=button_key):
         try:
             rec = recommend(ds, cfg, progress_text)
         except ERRORS as exc:
             fail(exc, fail_text)
         else:
-            st.session_state[state_key] = (key, rec)
-    result = st.session_state.get(state_key)
-    if result is None:
+            st.session_state[RESULT_KEY] = (key, rec)
+    result = st.session_state.get(RESULT_KEY)
+    if result is None or result[0][0] != key[0]:  # nothing yet, or made on another store
         st.info(empty_text)
         st.stop()
     shown_key, rec = result

@@ -39,17 +39,24 @@ except BudgetplanError as exc:
     st.stop()
 
 st.subheader(f"How related each class is to {target}")
-st.caption("On the training split; counts behind each number in the tooltips and the table.")
+st.caption(
+    "On the training split; counts behind each number in the tooltips and the table. Charts: "
+    + "; ".join(f"{r} = {sup.plain_name(r)}" for r in SHOWN if r in table.columns)
+    + " (glossary below)."
+)
 cols = st.columns(2)
 for i, rel in enumerate(r for r in SHOWN if r in table.columns):
     with cols[i % 2]:
         ui.chart(charts.ranked_bar(table, rel, target=target))
 with st.expander("The relation table"):
-    st.dataframe(table, hide_index=True)
+    st.dataframe(table.rename(columns=sup.PLAIN_NAMES), hide_index=True)
+ui.glossary()
 
 st.subheader("Between all classes")
 matrix_choices = [r for r in RELATIONS if r not in ("knn-share", "adapter")]
-relation = st.selectbox("Relation", matrix_choices, index=0, key="heatmap_relation")
+relation = st.selectbox(
+    "Relation", matrix_choices, index=0, key="heatmap_relation", format_func=sup.plain_name
+)
 try:
     matrix = _matrix(ds.checksum, relation, ds)
 except BudgetplanError as exc:
@@ -60,9 +67,9 @@ from budgetplan.relations import graph as rg  # noqa: E402
 
 _, clusters = rg.hierarchical_clusters(matrix, relation)
 order = clusters.sort_values("order")["class"].tolist()
-left, right = st.columns(2)
-with left:
-    ui.chart(charts.relation_heatmap(matrix, relation, order=order, simulated=ds.simulated))
+# the heatmap above the graph: side by side, a wide heatmap ran into the graph column
+ui.chart(charts.relation_heatmap(matrix, relation, order=order, simulated=ds.simulated))
+right, _ = st.columns([2, 1])
 with right:
     default_thr = rg.resolve_threshold(rg.symmetric(matrix), relation, None)
     thr = st.slider(
@@ -78,6 +85,6 @@ with right:
     ui.chart(charts.graph_chart(g, target))
     st.caption(
         f"{target}'s neighbourhood: {g.number_of_nodes() - 1} classes linked by "
-        f"{relation} > {thr:.3g};"
+        f"{sup.plain_name(relation)} > {thr:.3g};"
         " colour = community in the whole class graph, size = training positives."
     )

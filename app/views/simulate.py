@@ -11,28 +11,23 @@ ds = ui.dataset()
 ui.header("Simulate", ds)
 st.caption(
     "For each other class, train the target with that class's labels added (a simulated "
-    "assembly of the fully labelled store) over several seeds, paired with the baseline "
-    "(target only). Candidates are screened by relation and raced over draws of the study."
+    "assembly of the fully labelled store) over several draws of the study, paired with the "
+    "baseline (target only). Candidates are screened by relation and raced over draws."
 )
 target = ui.target_picker(ds)
 settings = ui.simulation_settings(ds)
-tpos = settings["target_positives"]
-cfg = sup.app_config(
-    target,
-    method=settings["method"],
-    seeds=settings["seeds"],
-    target_positives=tpos,
-    quick=settings["quick"],
-    classes=ds.classes,
-    executor=settings["executor"],
-    ray_address=settings["ray_address"],
+cfg = ui.study_config(ds, target, settings)
+st.caption(
+    f"Budget {cfg.budget:,.0f} {cfg.costs.get('unit') or 'units'} and the costs from the Plan "
+    "page (or the recipe's until you set them there)."
 )
+with st.expander("Why Simulate and Plan show the same runs"):
+    st.markdown(ui.SHARED_NOTE)
 rec = ui.recommend_on_click(
     ds,
     cfg,
     button="Run the simulation",
     button_key="run_simulation",
-    state_key="simulation",
     progress_text="simulating",
     fail_text="Cannot simulate",
     empty_text=(
@@ -55,13 +50,16 @@ st.subheader("Do the cheap relations predict the gain?")
 relations = sup.predictor_relations(measured)
 if relations:
     best = rec.predictor.best if rec.predictor.best in relations else relations[0]
-    rel = st.selectbox("Relation", relations, index=relations.index(best), key="predictor_relation")
+    rel = st.selectbox(
+        "Relation",
+        relations,
+        index=relations.index(best),
+        key="predictor_relation",
+        format_func=sup.plain_name,
+    )
     rho = rec.predictor.rho.get(rel)
     ui.chart(sup.predictor_chart(measured, rel, rho=rho))
-    st.caption(
-        f"Rank correlation (Spearman) of each relation with the measured gains over "
-        f"{rec.predictor.n} candidates; best predictor: {rec.predictor.best}. "
-        "Label-Assemble (Table 5) reports r = 0.83 for similarity on NIH Nodule."
-    )
-with st.expander("The ranked table"):
-    st.dataframe(rec.table, hide_index=True)
+    st.caption(sup.predictor_caption(rec.predictor.rho, rec.predictor.n, rec.predictor.best))
+ui.glossary()
+with st.expander("The ranked table (gains in AUC points)"):
+    st.dataframe(sup.candidate_view(rec.table), hide_index=True)

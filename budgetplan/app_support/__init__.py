@@ -12,6 +12,10 @@ this package as ``sup`` and calls the names below; each lives in the module of i
 - :mod:`~budgetplan.app_support.charts`: the Data, Relations and Simulate pages' frames and charts.
 - :mod:`~budgetplan.app_support.plan`: the Simulate and Plan pages' view of a recommendation.
 - :mod:`~budgetplan.app_support.exports`: every export format as a download.
+- :mod:`~budgetplan.app_support.worklist`: the worklist view, thumbnails, the 2-D map chart.
+- :mod:`~budgetplan.app_support.curve`: the budget curve chart (``planner.budget_curve``).
+- :mod:`~budgetplan.app_support.estimate`: run counts and time estimates before a long run.
+- :mod:`~budgetplan.app_support.words`: plain relation names, glossary, captions, the guide.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ from budgetplan.app_support.charts import (
     prevalence_frame,
     rank_correlation,
 )
+from budgetplan.app_support.curve import budget_curve_chart, curve_points, saturation
+from budgetplan.app_support.estimate import (
+    estimate_text,
+    record_seconds,
+    run_bounds,
+    seconds_per_run,
+    timing_key,
+)
 from budgetplan.app_support.exports import MIME, Download, export_download, export_downloads
 from budgetplan.app_support.plan import (
     candidate_frame,
@@ -39,6 +51,7 @@ from budgetplan.app_support.plan import (
 from budgetplan.app_support.settings import (
     QUICK_ENV,
     app_config,
+    budget_bounds,
     budget_range,
     cost_mapping,
     cost_table,
@@ -58,22 +71,52 @@ from budgetplan.app_support.stores import (
     prepare_store,
     uploads_root,
 )
+from budgetplan.app_support.words import (
+    GUIDE,
+    PLAIN_NAMES,
+    candidate_view,
+    glossary,
+    plain_name,
+    predictor_caption,
+    store_caption,
+)
+from budgetplan.app_support.worklist import map_chart, map_frame, thumbnails, worklist_view
 
 __all__ = [
+    "GUIDE",
     "MIME",
+    "PLAIN_NAMES",
     "QUICK_ENV",
     "STORE_ENV",
     "Download",
     "ProgressFn",
     "StoreChoice",
     "app_config",
+    "budget_bounds",
+    "budget_curve_chart",
     "budget_range",
     "candidate_frame",
+    "candidate_view",
+    "curve_points",
     "cost_mapping",
     "cost_table",
     "default_costs",
     "default_store",
     "describe",
+    "estimate_text",
+    "glossary",
+    "map_chart",
+    "map_frame",
+    "plain_name",
+    "predictor_caption",
+    "record_seconds",
+    "run_bounds",
+    "saturation",
+    "seconds_per_run",
+    "store_caption",
+    "thumbnails",
+    "timing_key",
+    "worklist_view",
     "points",
     "export_download",
     "export_downloads",

@@ -149,18 +149,18 @@ def gain_chart(
 ) -> alt.LayerChart:
     """Horizontal bars of the measured gain per candidate with CI error bars and a zero rule.
 
-    ``frame`` has one row per candidate (columns ``name``, ``gain``, ``low``, ``high``, and, if
-    present, ``runs``, ``significant``)."""
+    ``frame`` has one row per candidate (columns ``name``, ``gain``, ``low``, ``high`` as AUC
+    differences, and, if present, ``runs``, ``significant``); the chart shows AUC points."""
     data = frame.copy()
-    for c in (gain, low, high):
-        data[c] = pd.to_numeric(data[c], errors="coerce").astype(float)
+    for c in (gain, low, high):  # AUC points, the app's one unit for gains
+        data[c] = pd.to_numeric(data[c], errors="coerce").astype(float) * 100.0
     data = data[np.isfinite(data[gain])]
     order = data.sort_values(gain, ascending=False)[name].astype(str).tolist()
     tips = [
         f"{name}:N",
-        alt.Tooltip(f"{gain}:Q", format="+.4f"),
-        alt.Tooltip(f"{low}:Q", format="+.4f"),
-        alt.Tooltip(f"{high}:Q", format="+.4f"),
+        alt.Tooltip(f"{gain}:Q", format="+.1f", title="gain (AUC points)"),
+        alt.Tooltip(f"{low}:Q", format="+.1f", title="95% CI low"),
+        alt.Tooltip(f"{high}:Q", format="+.1f", title="95% CI high"),
     ]
     tips += [f"{c}:Q" for c in ("runs", "n") if c in data]
     colour = (
@@ -173,7 +173,7 @@ def gain_chart(
         else alt.value("#2a9d8f")
     )
     y = alt.Y(f"{name}:N", sort=order, title=None, axis=alt.Axis(labelLimit=240))
-    x_title = "gain in target AUC (bars: mean over seeds; lines: 95% CI)"
+    x_title = "gain in target AUC points (bars: mean over draws; lines: 95% CI)"
     bars = (
         alt.Chart(data)
         .mark_bar()
@@ -215,23 +215,26 @@ def predictor_chart(
 ) -> alt.LayerChart:
     """Scatter of a relation score against the measured gain, with a linear fit and the rank
     correlation in the title (``rho`` from the planner's predictor when given, else Spearman)."""
+    from budgetplan.app_support.words import plain_name
+
     data = frame[[name, relation, gain]].copy()
     data[relation] = pd.to_numeric(data[relation], errors="coerce").astype(float)
-    data[gain] = pd.to_numeric(data[gain], errors="coerce").astype(float)
+    data[gain] = pd.to_numeric(data[gain], errors="coerce").astype(float) * 100.0
     data = data[np.isfinite(data[relation]) & np.isfinite(data[gain])]
     if rho is None:
         rho, n = rank_correlation(data[relation], data[gain])
     else:
         n = len(data)
+    label = plain_name(relation)
     base = alt.Chart(data).encode(
-        x=alt.X(f"{relation}:Q", title=relation, scale=alt.Scale(zero=False)),
-        y=alt.Y(f"{gain}:Q", title="measured gain in AUC"),
+        x=alt.X(f"{relation}:Q", title=label, scale=alt.Scale(zero=False)),
+        y=alt.Y(f"{gain}:Q", title="measured gain (target AUC points)"),
     )
     points = base.mark_circle(size=70).encode(
         tooltip=[
             f"{name}:N",
-            alt.Tooltip(f"{relation}:Q", format=".3f"),
-            alt.Tooltip(f"{gain}:Q", format="+.4f"),
+            alt.Tooltip(f"{relation}:Q", format=".3f", title=label),
+            alt.Tooltip(f"{gain}:Q", format="+.1f", title="gain (AUC points)"),
         ]
     )
     text = base.mark_text(dx=8, align="left", fontSize=10).encode(text=f"{name}:N")
@@ -242,7 +245,7 @@ def predictor_chart(
         )
     rho_text = "n/a" if rho is None or not np.isfinite(rho) else f"{rho:+.2f}"
     return alt.LayerChart(layer=layers).properties(
-        title=f"{relation} vs measured gain: rank correlation {rho_text} (n = {n})",
+        title=f"{label} vs measured gain: rank correlation {rho_text} (n = {n})",
         width=420,
         height=300,
     )

@@ -162,3 +162,35 @@ def budget_range(
     if preferred is not None and c <= preferred <= high:
         return float(c), high, float(preferred)
     return float(c), high, max(float(c), round(high / 10.0))
+
+
+def budget_bounds(
+    labels: LabelTable, target: str, costs: dict[str, Any], config: RecommendConfig
+) -> tuple[float, float, float]:
+    """(low, high, step) of the budget field. ``low`` is what the simulation accepts: one
+    simulated (pool) image of the cheapest candidate class, i.e. the fewest images that
+    ``SimProblem.scale_count`` turns into one pool image, at its label + reading cost (a lower
+    budget is refused with "buys nothing"). ``high`` labels every training image with the
+    costliest class. ``step`` is a round number (1, 10, 100, ...) near a two-hundredth of the
+    range."""
+    import math
+
+    from budgetplan.planner.costs import CostModel
+
+    cm = CostModel.from_mapping(costs or None, list(labels.classes), where="cost table")
+    train = labels.split == "train"
+    n_train = max(1, int(train.sum()))
+    others = [
+        c for c in labels.classes if c != target and bool(np.any(labels.column(c)[train] == 1))
+    ]
+    pool = config.simulation.pool_images
+    fraction = 1.0 if not pool else min(pool, n_train) / n_train  # SimProblem.pool_fraction
+    per_pool_image = 1
+    while round(per_pool_image * fraction) < 1:  # SimProblem.scale_count's rounding
+        per_pool_image += 1
+    cheapest = min((cm.image_cost(c) for c in others), default=cm.image_cost(target))
+    low = max(1.0, float(math.ceil(per_pool_image * cheapest)))
+    top = max([cm.image_cost(c) for c in labels.classes] + [1.0])
+    high = max(low, float(math.ceil(n_train * top)))
+    step = float(10 ** max(0, math.floor(math.log10(max(1.0, (high - low) / 200.0)))))
+    return low, high, step

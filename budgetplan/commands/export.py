@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
         "--image-root",
         type=Path,
         default=None,
-        help="CVAT: folder the image paths are relative to (sizes are read there)",
+        help="CVAT and Markdown: folder the image paths are relative to (CVAT reads sizes there, "
+        "the Markdown report shows thumbnails of the files found there)",
     )
     p.add_argument(
         "--image-size",
@@ -120,6 +121,15 @@ def _size(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def _store_vectors(store: str | None) -> Any:
+    """The store's embeddings (memory-mapped; the Markdown report's worklist map), or None."""
+    if store is None:
+        return None
+    from budgetplan.dataset import open_dataset
+
+    return open_dataset(store).vectors
+
+
 def run(args: argparse.Namespace) -> int:
     from budgetplan.planner.export import read_scores
 
@@ -137,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
             scores=read_scores(args.scores) if args.scores is not None else None,
             manifest_root=args.manifest_root,
             inputs=[args.plan, args.store if args.store not in (None, "demo") else None],
+            vectors=_store_vectors(args.store) if args.format == "markdown" else None,
         )
     for path in written:
         print(path)

@@ -31,9 +31,10 @@ Formats (``export_plan(plan, format, path, labels=None)``):
   (``image_root``) or ``image_size`` (an :class:`ExportWarning` says how many were filled in). A
   dataset without image files (ids only) cannot be given to CVAT: one error says so up front.
 - ``markdown``: a report: verdict, the plan, the worklist (the first ``MARKDOWN_WORKLIST`` images
-  with rank, classes to read and reason), baseline / expected AUC with CIs, the random control,
-  the ranked candidate table, the numbers behind the charts, the provenance, and a notice when
-  the features are simulated.
+  with rank, classes to read and reason; thumbnails of image files that resolve, and, given the
+  embeddings, each image's place on a 2-D map with a character scatter), baseline / expected
+  AUC with CIs, the random control, the ranked candidate table, the numbers behind the charts,
+  the provenance, and a notice when the features are simulated.
 
 Every file is written atomically (``budgetplan.io``): an interrupted export leaves the old file.
 """
@@ -236,6 +237,7 @@ def export_plan(
     scores: Scores | None = None,
     manifest_root: str | os.PathLike[str] | None = None,
     inputs: Sequence[str | os.PathLike[str] | None] = (),
+    vectors: np.ndarray | None = None,
 ) -> list[Path]:
     """Write ``plan`` in ``format`` to ``path`` (and its companion files); returns the files
     written.
@@ -244,7 +246,9 @@ def export_plan(
     is put before each image path; ``scores`` (image id -> {class: probability}, e.g.
     :func:`read_scores`) become predictions. CVAT: ``image_root`` is where image paths are read
     to get their width and height, ``image_size`` (width, height) is used for images that cannot
-    be read there, and names are relative to ``manifest_root``. Problems the user must fix later
+    be read there, and names are relative to ``manifest_root``. Markdown: ``vectors`` (the
+    store's embeddings, rows as ``labels``) add the 2-D map of the worklist, and images that
+    resolve (under ``image_root``) show as thumbnails. Problems the user must fix later
     (unloadable image URLs, filled-in sizes) are :class:`ExportWarning` s.
 
     Refused before writing: a file that is one of ``inputs`` (the plan file, the store) or
@@ -273,7 +277,7 @@ def export_plan(
             worklist(plan, labels),
             CvatFiles(image_root, image_size, manifest_root),
         )
-    write_text_atomic(path, markdown_report(plan, labels))
+    write_text_atomic(path, markdown_report(plan, labels, vectors=vectors, image_root=image_root))
     return [path]
 
 
@@ -638,8 +642,16 @@ def _write_cvat(
 
 
 # ---------------------------------------------------------------------- markdown
-def markdown_report(plan: AnnotationPlan, labels: LabelTable | None = None) -> str:
-    """A self-contained report of the plan (see the module doc); ``labels`` gives image paths."""
+def markdown_report(
+    plan: AnnotationPlan,
+    labels: LabelTable | None = None,
+    *,
+    vectors: np.ndarray | None = None,
+    image_root: str | os.PathLike[str] | None = None,
+) -> str:
+    """A self-contained report of the plan (see the module doc); ``labels`` gives image paths,
+    ``vectors`` (rows as ``labels``) the worklist's 2-D map, ``image_root`` where the image paths
+    resolve for thumbnails."""
     out: list[str] = []
     unit = plan.unit
     out.append(f"# Annotation plan for {plan.target}")
@@ -678,7 +690,7 @@ def markdown_report(plan: AnnotationPlan, labels: LabelTable | None = None) -> s
         out.append("Nothing to annotate: no candidate is worth its cost within this budget.")
     out.append("")
     if plan.actions:
-        out += _worklist_section(plan, labels)
+        out += _worklist_section(plan, labels, vectors=vectors, image_root=image_root)
 
     out += ["## Expected target AUC", ""]
     b, e = plan.baseline, plan.expected
@@ -739,19 +751,48 @@ def markdown_report(plan: AnnotationPlan, labels: LabelTable | None = None) -> s
     return "\n".join(out)
 
 
-def _worklist_section(plan: AnnotationPlan, labels: LabelTable | None) -> list[str]:
-    """The first ``MARKDOWN_WORKLIST`` images to open: rank, image, classes to read, reason."""
+def _worklist_section(
+    plan: AnnotationPlan,
+    labels: LabelTable | None,
+    *,
+    vectors: np.ndarray | None = None,
+    image_root: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """The first ``MARKDOWN_WORKLIST`` images to open: rank, image, classes to read, reason; a
+    thumbnail where the image file resolves, the map position when ``vectors`` are given."""
+    from budgetplan.planner.report_map import resolve_image, text_map, worklist_map
+
     items = worklist(plan, labels)
     shown = items[:MARKDOWN_WORKLIST]
     with_path = any(it.image_path != it.image_id for it in shown)
-    header = ["rank", "image", *(["file"] if with_path else []), "classes to read", "reason"]
+    thumbs = {it.image_id: resolve_image(it.image_path, image_root) for it in shown}
+    with_thumbs = any(v is not None for v in thumbs.values())
+    points = None
+    if vectors is not None and labels is not None:
+        points = worklist_map(vectors, labels, items, plan.target, seed=0)
+    where = (
+        {}
+        if points is None
+        else {r.image_id: f"({r.x:+.2f}, {r.y:+.2f})" for r in points.itertuples() if r.rank > 0}
+    )
+    header = [
+        "rank",
+        *(["thumbnail"] if with_thumbs else []),
+        "image",
+        *(["file"] if with_path else []),
+        "classes to read",
+        "reason",
+        *(["map (x, y)"] if where else []),
+    ]
     rows = [
         [
             it.rank,
+            *([_thumbnail(thumbs[it.image_id])] if with_thumbs else []),
             it.image_id,
             *([it.image_path] if with_path else []),
             ", ".join(it.classes),
             "; ".join(it.reasons),
+            *([where.get(it.image_id, "")] if where else []),
         ]
         for it in shown
     ]
@@ -759,7 +800,26 @@ def _worklist_section(plan: AnnotationPlan, labels: LabelTable | None) -> list[s
     if len(shown) == len(items):
         title = f"## Worklist: all {len(items)} images"
     out = [title, "", "Open the images in this order (the export formats list them all).", ""]
-    return [*out, *_table(header, rows), ""]
+    out += [*_table(header, rows), ""]
+    if points is not None:
+        n_back = int((points["rank"].isna()).sum())
+        out += [
+            "### Where they sit: a 2-D map of the embeddings",
+            "",
+            f"PCA of the embeddings to two axes; `1`-`9` = the first nine images to open, `*` = "
+            f"the other images of the plan, `.` = {n_back:,} other images of the store (a sample).",
+            "",
+            "```text",
+            *text_map(points),
+            "```",
+            "",
+        ]
+    return out
+
+
+def _thumbnail(path: Path | None) -> str:
+    """An HTML thumbnail for a Markdown table cell (empty when the file did not resolve)."""
+    return "" if path is None else f'<img src="{path.as_posix()}" width="64">'
 
 
 def _evidence_blocks(evidence: Mapping[str, Any]) -> list[str]:
