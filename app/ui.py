@@ -20,6 +20,7 @@ ERRORS = (BudgetplanError, OSError)
 UPLOADS_KEPT = 5
 
 RESULT_KEY = "recommendation"  # the study both Simulate and Plan show: (settings key, result)
+RESULT_CONFIG_KEY = "recommendation_config"  # the RecommendConfig of RESULT_KEY's result
 CURVE_KEY = "budget_curve"  # the Plan page's budget curve: (settings key, frame)
 STORE_KEY = "store_spec"  # session state: the spec of the store in use ("demo", "demo:N", path)
 TARGET_KEY = "target"
@@ -288,6 +289,7 @@ def recommend_on_click(
             fail(exc, fail_text)
         else:
             st.session_state[RESULT_KEY] = (key, rec)
+            st.session_state[RESULT_CONFIG_KEY] = cfg  # what the shown result was made with
     result = st.session_state.get(RESULT_KEY)
     if result is None or result[0][0] != key[0]:  # nothing yet, or made on another store
         st.info(empty_text)

@@ -121,25 +121,40 @@ def run_simulation(at: AppTest) -> AppTest:
     return at
 
 
+def frame_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first dataframe on the page that has ``column``."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no dataframe with a {column!r} column")
+
+
 def test_simulate_page_trains_shows_gains_and_answers_from_cache(app_env) -> None:
     from budgetplan.planner.recommend import recommend
 
     at = start("views/simulate.py")
     assert at.info and "run the simulation" in at.info[0].value.lower()
+    assert any("trains up to" in c.value and "runs" in c.value for c in at.caption)  # estimate
     at.number_input(key="w_seeds").set_value(2).run()
     run_simulation(at)
     specs = [c.proto.spec for c in charts(at)]
     assert any("Measured gain over the baseline" in s for s in specs)
+    assert any("target AUC points" in s for s in specs)  # one unit: points
     assert any("rank correlation" in s for s in specs)
-    shown = at.dataframe[0].value
+    captions = " ".join(c.value for c in at.caption)
+    assert "0.83" not in captions and "best predictor" not in captions
+    shown = frame_with(at, "gain (points)")
+    assert not {"gain", "knn-share", "p_given_target", "knn_share"} & set(shown.columns)
     # the numbers on the page are the library's: same config, straight from the run cache
-    cfg = sup.app_config("Nodule", seeds=2, quick=True, classes=CLASSES)
     from budgetplan.dataset import open_dataset
 
-    rec = recommend(open_dataset(app_env), cfg)
-    assert rec.runs_trained == 0  # everything the page trained is in the cache
-    assert shown["class"].tolist() == rec.table["class"].tolist()
-    assert np.allclose(shown["gain"], rec.table["gain"], equal_nan=True)
+    plan = at.session_state["recommendation"][1].plan
+    cfg = at.session_state["recommendation_config"]
+    assert cfg.hash == plan.provenance["config_hash"]
+    again_rec = recommend(open_dataset(app_env), cfg)
+    assert again_rec.runs_trained == 0  # everything the page trained is in the cache
+    assert shown["candidate"].tolist() == again_rec.table["class"].tolist()
+    assert np.allclose(shown["gain (points)"], again_rec.table["gain"] * 100, equal_nan=True)
     trained = int(at.metric[2].value.split("/")[0])
     assert trained > 0
     # a new session with the same settings: every run comes from the cache at once
@@ -149,17 +164,42 @@ def test_simulate_page_trains_shows_gains_and_answers_from_cache(app_env) -> Non
     assert again.metric[2].value.replace(" ", "").startswith("0/")
 
 
+def test_simulate_and_plan_share_one_study(app_env) -> None:
+    at = start("views/simulate.py")
+    at.number_input(key="w_seeds").set_value(2).run()
+    run_simulation(at)
+    at.switch_page("views/plan.py").run()
+    assert not at.exception and not at.error
+    # the same settings: the plan is there without pressing the button, and not stale
+    assert at.subheader[0].value.startswith("Plan for Nodule")
+    assert not any("other settings" in w.value for w in at.warning)
+    assert any("same runs" in e.label for e in at.expander)
+    # the worklist view: rank, image, classes to read, reason, and the 2-D map
+    plan = at.session_state["recommendation"][1].plan
+    assert plan.actions  # the tiny store's planted Mass is worth annotating at this budget
+    shown = frame_with(at, "classes to read")
+    assert list(shown.columns[:4]) == ["rank", "image", "classes to read", "reason"]
+    assert shown["rank"].tolist() == list(range(1, len(shown) + 1))
+    assert set(shown["image"]) <= set(plan.assignments())
+    specs = [c.proto.spec for c in charts(at)]
+    assert any("Where the images to annotate sit" in s for s in specs)
+
+
 def test_plan_page_budget_plan_and_downloads(app_env) -> None:
     from budgetplan.planner.plan import AnnotationPlan
 
     at = start("views/plan.py")
     assert at.info and "make the plan" in at.info[0].value.lower()
     assert at.data_editor[0].value["class"].tolist() == CLASSES
+    assert at.caption[0].value.startswith("Store: ") and "Dataset(" not in at.caption[0].value
+    assert any(e.label == "How to use budgetplan" for e in at.expander)
     at.number_input(key="w_seeds").set_value(2).run()
-    at.slider(key="w_budget").set_value(100.0).run()
+    field = at.number_input(key="w_budget")
+    assert field.min == 1.0 and field.max == 240.0  # what the simulation accepts .. all images
+    field.set_value(100.0).run()
     at.button(key="make_plan").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    plan = at.session_state["plan_result"][1].plan
+    plan = at.session_state["recommendation"][1].plan
     assert plan.budget == 100.0 and plan.total_cost <= 100.0
     assert f"{plan.total_cost:g} of 100 {plan.unit}" in at.subheader[0].value
     verdicts = [m.value for m in (*at.success, *at.info)]
@@ -176,17 +216,41 @@ def test_plan_page_budget_plan_and_downloads(app_env) -> None:
     assert len(rows) == len(plan.assignments())
     assert set(rows["image_id"]) == set(plan.assignments())
     assert AnnotationPlan.from_json(files["json"].data.decode()).plan_id == plan.plan_id
-    assert plan.verdict.split(":")[0] in files["markdown"].data.decode()
+    markdown = files["markdown"].data.decode()
+    assert plan.verdict.split(":")[0] in markdown
+    if plan.actions:  # the worklist, in the page and the report, with the map
+        shown = frame_with(at, "classes to read")
+        assert shown["rank"].tolist()[:3] == [1, 2, 3][: len(shown)]
+        assert shown["image"].tolist() == rows["image_id"].tolist()[: len(shown)]
+        specs = [c.proto.spec for c in charts(at)]
+        assert any("Where the images to annotate sit" in s for s in specs)
+        assert "### Where they sit: a 2-D map of the embeddings" in markdown
 
     # a new budget: the old plan is flagged until the plan is made again
-    at.slider(key="w_budget").set_value(60.0).run()
+    at.number_input(key="w_budget").set_value(60.0).run()
     assert any("other settings" in w.value for w in at.warning)
     at.button(key="make_plan").click().run()
     assert not at.exception
-    new = at.session_state["plan_result"][1].plan
+    new = at.session_state["recommendation"][1].plan
     assert new.budget == 60.0 and new.total_cost <= 60.0
     assert f"of 60 {new.unit}" in at.subheader[0].value
     assert at.session_state["downloads"][1]["json"].data != files["json"].data
+
+
+def test_plan_page_budget_curve(app_env) -> None:
+    at = start("views/plan.py")
+    at.number_input(key="w_seeds").set_value(2).run()
+    at.number_input(key="w_budget").set_value(60.0).run()
+    at.button(key="make_plan").click().run()
+    assert any("budget curve trains" in c.value for c in at.caption)  # estimate first
+    at.button(key="draw_curve").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    frame = at.session_state["budget_curve"][1]
+    assert set(frame["choice"]) == {"plan", "random classes"}
+    assert 60.0 in set(frame["budget"])
+    specs = [c.proto.spec for c in charts(at)]
+    assert any("Budget curve: what more budget buys" in s for s in specs)
+    assert "gain (points)" in frame_with(at, "gain (points)").columns
 
 
 def test_plan_page_bad_costs_give_an_error_not_a_traceback(app_env, monkeypatch) -> None:
