@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from budgetplan.errors import BudgetplanError
+
 if TYPE_CHECKING:
     from budgetplan.config import RecommendConfig
 
@@ -115,6 +117,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="save the plan JSON here (for `budgetplan export`)"
     )
+    p.add_argument(
+        "--budget-curve",
+        type=Path,
+        default=None,
+        metavar="FILE.html",
+        help="after the plan, train its classes and random classes at 1/4 to 2x the budget and "
+        "save the budget curve (gain with CI against budget) here (.html, or .png with vl-convert)",
+    )
     p.set_defaults(func=run)
 
 
@@ -174,10 +184,22 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     cache = RunCache(enabled=not args.no_cache)
     check_outputs(args, args.out, cache)
+    if args.budget_curve is not None:
+        if cfg.budget is None:
+            raise BudgetplanError("--budget-curve needs a budget (--budget or the recipe's)")
+        check_outputs(args, args.budget_curve, cache)
     with tqdm_progress(desc="simulating", unit="run") as progress:
-        rec = recommend(cfg, progress=progress, cache=cache)
+        if args.budget_curve is None:
+            rec = recommend(cfg, progress=progress, cache=cache)
+        else:
+            from budgetplan.planner.sources import load_plan_data
+
+            data = load_plan_data(cfg.data, progress)
+            rec = recommend(data, cfg, progress=progress, cache=cache)
     if args.out is not None:
         rec.plan.save(args.out)
+    if args.budget_curve is not None:
+        write_budget_curve(args.budget_curve, data, cfg, rec, cache)
     if args.json:
         sys.stdout.write(rec.plan.to_json())
     else:
@@ -185,3 +207,20 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             print(f"plan saved to {args.out} (budgetplan export {args.out} --format csv)")
     return 0
+
+
+def write_budget_curve(path: Path, data: Any, cfg: RecommendConfig, rec: Any, cache: Any) -> None:
+    """Train the budget curve of ``rec``'s plan and save its chart (the app's chart)."""
+    from budgetplan.app_support.curve import budget_curve_chart
+    from budgetplan.planner.budget_curve import budget_curve, curve_budgets
+    from budgetplan.progress import tqdm_progress
+    from budgetplan.relations.charts import save_chart
+
+    plan = rec.plan
+    cfg = cfg.with_overrides(target=plan.target)
+    budgets = curve_budgets(plan.budget, 1.0, float("inf"))
+    with tqdm_progress(desc="budget curve", unit="run") as progress:
+        frame = budget_curve(data, cfg, plan, budgets, cache=cache, progress=progress)
+    chart = budget_curve_chart(frame, plan.budget, unit=plan.unit, simulated=rec.simulated)
+    save_chart(chart, path)
+    print(f"budget curve saved to {path} ({frame.attrs.get('drawn', 'the plan')})")

@@ -83,3 +83,23 @@ def test_budget_curve_plan_and_random_in_points(small_store: Path, tmp_path: Pat
     assert spec["title"]["text"] == "Budget curve: what more budget buys"
     shown = sup.curve_points(frame)
     assert np.allclose(shown["gain (points)"], frame["gain"] * 100)
+
+
+def test_recommend_writes_the_budget_curve_as_html(
+    small_store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from budgetplan.cli import main
+
+    # HTML that loads vega from its CDN: inlining it with vl-convert takes seconds
+    monkeypatch.setattr("budgetplan.relations.charts.png_available", lambda: False)
+
+    out = tmp_path / "curve.html"
+    argv = ["recommend", "--store", str(small_store), "--target", "Nodule", "--quick"]
+    argv += ["--seeds", "2", "--budget", "60", "--budget-curve", str(out)]
+    assert main(argv) == 0
+    assert f"budget curve saved to {out}" in capsys.readouterr().out
+    html = out.read_text()
+    assert "Budget curve: what more budget buys" in html and "random classes" in html
