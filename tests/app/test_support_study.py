@@ -40,7 +40,10 @@ def test_budget_bounds_are_what_the_simulation_accepts(small_store: Path) -> Non
         StudyPlanner(cfg.with_overrides(budget=low - 1), ds, cache=RunCache(enabled=False))
 
 
-def test_run_bounds_hold_the_runs_a_plan_trains(small_store: Path, tmp_path: Path) -> None:
+def test_run_bounds_hold_the_runs_a_plan_trains(
+    small_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUDGETPLAN_CACHE", str(tmp_path / "cache"))  # no timings from others
     ds = open_dataset(small_store)
     cfg = config(60.0)
     low, high = sup.run_bounds(cfg, ds.labels, "Nodule")
