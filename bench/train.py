@@ -282,6 +282,158 @@ def step_anatomy(d: int, method_name: str, steps: int, log: Callable[[str], None
     log(f"[anatomy]   {'total':40s} {1e3 * total / steps:7.2f}")
 
 
+def trainer_step(
+    d: int,
+    method_name: str,
+    replicas: int,
+    *,
+    dropout: float = 0.2,
+    hidden: int = 128,
+    batch: int = 512,
+    n: int = 78_000,
+) -> Callable[[int], None]:
+    """One training step of ``train_replicas`` (row gather, label decode, the method's draws,
+    forward, loss, backward, Adam) at the planner's sizes, built from the trainer's own pieces."""
+    from budgetplan.methods.registry import StepContext, get_method
+    from budgetplan.methods.trainer import ReplicaAdam, _decode, _label_codes
+    from budgetplan.methods.views import FeatureViews
+
+    r, b = replicas, batch
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((n, d), dtype=np.float32))
+    y = (rng.random((r, n, C)) < 0.3).astype(np.float32)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    codes = _label_codes(torch.from_numpy(y))
+    method = get_method(method_name)
+    spec = models.ModelSpec(d, C, hidden, 1, head=method.default_head, dropout=dropout)
+    gens = [torch.Generator().manual_seed(i) for i in range(r)]
+    params = models.init_params(spec, gens)
+    for p in params.values():
+        p.requires_grad_(True)
+    opt = ReplicaAdam(params, 1e-3)
+    views = FeatureViews(scale=1.0)
+    perm = torch.stack([torch.randperm(n, generator=g) for g in gens])
+    offsets = (torch.arange(r) * n)[:, None]
+
+    def step(it: int) -> None:
+        s = (it * b) % (n - b)
+        idx = perm[:, s : s + b]
+        xb = x.index_select(0, idx.reshape(-1)).view(r, b, d)
+        yb = _decode(codes.view(-1, C).index_select(0, (idx + offsets).reshape(-1)).view(r, b, C))
+        ctx = StepContext(spec, params, {}, xb, yb, idx, gens, 0, 8, it, "entry-mean", views)
+        loss = method.loss(ctx)
+        grads = torch.autograd.grad(loss.sum(), list(params.values()))
+        opt.step(params, dict(zip(params, grads, strict=True)))
+
+    return step
+
+
+def plain_step(
+    d: int, hidden: int = 128, batch: int = 512, n: int = 78_000
+) -> Callable[[int], None]:
+    """One step of the plain per-model PyTorch loop of ``plain_epoch`` (one model)."""
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((n, d), dtype=np.float32))
+    y = (rng.random((n, C)) < 0.3).astype(np.float32)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    yt = torch.from_numpy(y)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(d, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(hidden, C),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=2e-4)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+
+    def step(it: int) -> None:
+        idx = perm[(it * batch) % (n - batch) :][:batch]
+        yb = yt[idx]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            net(x[idx]), torch.nan_to_num(yb), weight=(~torch.isnan(yb)).float()
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def matmuls_step(
+    d: int, replicas: int = 8, hidden: int = 128, batch: int = 512
+) -> Callable[[int], None]:
+    """The five batched matrix products of one ``ne`` step alone (trunk forward and weight
+    gradient, head forward, input and weight gradients), on fresh data."""
+    r, b = replicas, batch
+    x, w = torch.randn(r, b, d), torch.randn(r, d, hidden)
+    dz, hw, hb = torch.randn(r, b, hidden), torch.randn(r, hidden, C), torch.randn(r, 1, C)
+    dl = torch.randn(r, b, C)
+
+    def step(it: int) -> None:
+        torch.bmm(x, w)
+        torch.bmm(x.transpose(1, 2), dz)
+        torch.baddbmm(hb, dz, hw)
+        torch.bmm(dl, hw.transpose(1, 2))
+        torch.bmm(dz.transpose(1, 2), dl)
+
+    return step
+
+
+def step_floor(d: int, rounds: int, log: Callable[[str], None]) -> dict[str, float]:
+    """Where a step's time goes at the planner's sizes (78,000 x d, hidden 128, batch 512):
+    interleaved CPU-clock medians (ms per 8-replica step) of the full ``ne`` and
+    ``label-assemble`` steps next to variants that each remove one cost, the matrix products
+    alone, and the plain per-model loop (x 8), all in one process."""
+    from budgetplan.methods.views import FeatureViews, dropout_masks
+
+    torch.set_num_threads(1)
+    r = PLANNER["replicas"]
+    gens = [torch.Generator().manual_seed(i) for i in range(r)]
+    xb = torch.randn(r, 512, d)
+    views = FeatureViews(scale=1.0)
+    cpu = torch.device("cpu")
+    cases: dict[str, tuple[Callable[[int], None], float]] = {
+        "ne step": (trainer_step(d, "ne", r), 1.0),
+        "ne step, no dropout": (trainer_step(d, "ne", r, dropout=0.0), 1.0),
+        "ne step, 1 replica (x 8)": (trainer_step(d, "ne", 1), float(r)),
+        "fixed cost: ne step at d = hidden = batch = 4": (
+            trainer_step(4, "ne", r, hidden=4, batch=4, n=1000),
+            1.0,
+        ),
+        "label-assemble step": (trainer_step(d, "label-assemble", r), 1.0),
+        "plain PyTorch loop step, one model (x 8)": (plain_step(d), float(r)),
+        "the 5 matrix products of an ne step": (matmuls_step(d, r), 1.0),
+        "one dropout-mask draw (8 x 512 x 128)": (
+            lambda it: dropout_masks(gens, 512, (128,), 0.2, cpu),
+            1.0,
+        ),
+        "label-assemble's weak + strong views": (
+            lambda it: (views.weak(xb, gens), views.strong(xb, gens)),
+            1.0,
+        ),
+    }
+    for f, _ in cases.values():
+        for it in range(3):
+            f(it)
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for it in range(rounds):
+        for name, (f, mult) in cases.items():
+            t0 = time.thread_time()
+            f(it)
+            times[name].append(mult * (time.thread_time() - t0))
+    med = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    log(f"[floor] d={d}, 8 replicas x 512 rows, hidden 128, 14 classes; CPU ms per 8-replica step:")
+    for k, v in med.items():
+        log(f"[floor]   {k:50s} {v:8.2f}")
+    ne = med["ne step"]
+    log(
+        f"[floor]   plain loop / ne {med['plain PyTorch loop step, one model (x 8)'] / ne:.2f}x; "
+        f"matrix products / ne {100 * med['the 5 matrix products of an ne step'] / ne:.0f} %; "
+        f"label-assemble / ne {med['label-assemble step'] / ne:.2f}"
+    )
+    return med
+
+
 def busy_loop() -> subprocess.Popen:
     """A process that keeps one core busy (pure Python spin)."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -374,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--anatomy", action="store_true", help="CPU ms per phase of one step (--dims, --methods)"
     )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="where a step's time goes: full steps next to variants without one cost (--dims)",
+    )
     ap.add_argument("--dims", default="64,1024", help="input dims of --planner (comma-separated)")
     ap.add_argument(
         "--methods", default="ne,label-assemble", help="methods of --planner (comma-separated)"
@@ -396,6 +553,14 @@ def main(argv: list[str] | None = None) -> int:
         for d in [int(v) for v in args.dims.split(",")]:
             for m in args.methods.split(","):
                 step_anatomy(d, m, 60 if d <= 256 else 15, log)
+        return 0
+    if args.floor:
+        for d in [int(v) for v in args.dims.split(",")]:
+            results[f"floor_d{d}"] = step_floor(d, 40 if d <= 256 else 8, log)
+        if args.json:
+            from budgetplan.io import write_json_atomic
+
+            write_json_atomic(args.json, results)
         return 0
     if args.planner:
         dims = [int(v) for v in args.dims.split(",")]

@@ -31,6 +31,7 @@ from budgetplan.methods.losses import (
     update_pseudo_labels,
     wne_loss,
 )
+from budgetplan.methods.losses._common import squared_error
 
 NAN = float("nan")
 
@@ -181,6 +182,28 @@ def test_sharpen_eq3() -> None:
     torch.testing.assert_close(
         sharpen(a, t=1.0), torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
     )
+
+
+def test_sharpen_step_is_exactly_the_boolean_comparison_next_to_tau() -> None:
+    """[a > tau] by max(sign(a - tau), 0): exact at tau itself and one float step either side."""
+    tau = 0.5
+    near = torch.tensor([tau, math.nextafter(tau, 0.0), math.nextafter(tau, 1.0)])
+    a = torch.cat([torch.rand(10_000, generator=torch.Generator().manual_seed(0)), near])
+    want = a * (1.0 - 1.0 / 4.0) + (a > tau).to(a.dtype) * (1.0 / 4.0)
+    assert torch.equal(sharpen(a, tau=tau, t=4.0), want)
+
+
+def test_squared_error_has_the_values_and_gradients_of_pow_2() -> None:
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(4, 300, 7, generator=g, requires_grad=True)
+    b = torch.randn(4, 300, 7, generator=g)
+    w = torch.randn(4, 300, 7, generator=g)
+    got = squared_error(a, b)
+    (ga,) = torch.autograd.grad((got * w).sum(), [a])
+    want = (a - b) ** 2
+    (wa,) = torch.autograd.grad((want * w).sum(), [a])
+    assert torch.equal(got, want)
+    assert torch.equal(ga, wa)
 
 
 def test_label_assemble_bce_plus_pseudo_plus_consistency_eq2_to_5() -> None:

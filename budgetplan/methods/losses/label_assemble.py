@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import torch
 
-from ._common import annotated_weight, bce, check_pair, reduce_entries, safe_target
+from ._common import (
+    annotated_weight,
+    bce,
+    check_pair,
+    reduce_entries,
+    safe_target,
+    squared_error,
+)
 
 __all__ = ["sharpen", "label_assemble_loss"]
 
@@ -18,8 +25,10 @@ def sharpen(prob: torch.Tensor, tau: float = 0.5, t: float = 4.0) -> torch.Tenso
     """
     if not t >= 1.0:
         raise ValueError(f"sharpen temperature t must be >= 1; got {t}")
-    # a (1 - 1/t) + [a > tau] / t: both branches in float arithmetic (no boolean select)
-    return prob * (1.0 - 1.0 / t) + (prob > tau).to(prob.dtype) * (1.0 / t)
+    # a (1 - 1/t) + [a > tau] / t: both branches in float arithmetic (no boolean tensor);
+    # [a > tau] = max(sign(a - tau), 0) exactly: a rounded difference is 0 only when a == tau
+    above = torch.sign(prob - tau).clamp_min_(0.0)
+    return prob * (1.0 - 1.0 / t) + above * (1.0 / t)
 
 
 def label_assemble_loss(
@@ -60,6 +69,6 @@ def label_assemble_loss(
     a_w = torch.sigmoid(logits_weak)
     a_s = torch.sigmoid(logits_strong)
     target = sharpen(a_w.detach(), tau, t)
-    pseudo = reduce_entries((a_w - target) ** 2, unknown, reduction, class_weight)
-    consist = reduce_entries((a_s - target) ** 2, unknown, reduction, class_weight)
+    pseudo = reduce_entries(squared_error(a_w, target), unknown, reduction, class_weight)
+    consist = reduce_entries(squared_error(a_s, target), unknown, reduction, class_weight)
     return bce_weight * sup + pseudo_weight * pseudo + consistency_weight * consist

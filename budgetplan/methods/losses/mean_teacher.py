@@ -7,7 +7,14 @@ from collections.abc import Iterable
 
 import torch
 
-from ._common import annotated_weight, bce, check_pair, reduce_entries, safe_target
+from ._common import (
+    annotated_weight,
+    bce,
+    check_pair,
+    reduce_entries,
+    safe_target,
+    squared_error,
+)
 
 __all__ = ["mean_teacher_loss", "linear_rampup", "sigmoid_rampup", "ema_update"]
 
@@ -36,9 +43,9 @@ def mean_teacher_loss(
     check_pair(teacher_logits, labels, name="labels (teacher)")
     known = annotated_weight(labels)
     sup = reduce_entries(bce(student_logits, safe_target(labels)), known, reduction, class_weight)
-    diff = torch.sigmoid(student_logits) - torch.sigmoid(teacher_logits.detach())
     every = torch.ones_like(known)
-    con = reduce_entries(diff**2, every, reduction, class_weight)
+    sq = squared_error(torch.sigmoid(student_logits), torch.sigmoid(teacher_logits.detach()))
+    con = reduce_entries(sq, every, reduction, class_weight)
     return sup + consistency_weight * con
 
 
