@@ -92,26 +92,26 @@ def candidate_view(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def predictor_caption(rho: Mapping[str, float], n: int, best: str | None) -> str:
-    """What the predictor chart's caption says: the strongest positive rank correlation, or that
-    no relation predicts the gain (every correlation <= 0 or undefined); never a fixed number."""
+    """What the predictor chart's caption says, following the predictor's own choice: the model
+    that predicts the gain out of sample (``best``; its sign said in words), or that none does."""
     finite = {k: float(v) for k, v in rho.items() if v is not None and np.isfinite(v)}
     if n < 3 or not finite:
         return (
             f"Rank correlation (Spearman) of each relation with the measured gains: {n} "
             "measured candidates are too few to say which relation predicts the gain."
         )
-    top = max(finite, key=finite.__getitem__)
     head = f"Rank correlation (Spearman) of each relation with the measured gains, {n} candidates:"
-    if finite[top] <= 0:
+    if best is None or best not in finite:
         return (
-            f"{head} every correlation is zero or negative (highest {finite[top]:+.2f}, "
-            f"{plain_name(top)}), so no relation predicts which class helps on this data; "
+            f"{head} no relation predicts the gain of a candidate left out of the fit "
+            "(leave-one-out), so the planner does not order untrained candidates by one; "
             "trust the measured gains."
         )
-    pick = best if best in finite and finite[best] > 0 else top
+    direction = "more" if finite[best] > 0 else "less"
     return (
-        f"{head} the strongest is {plain_name(pick)} (rho {finite[pick]:+.2f}); the planner uses "
-        "it to order the candidates it did not train."
+        f"{head} {plain_name(best)} predicts it (rho {finite[best]:+.2f}, checked leave-one-out): "
+        f"classes with higher values helped {direction}. The planner uses it to order the "
+        "candidates it did not train."
     )
 
 

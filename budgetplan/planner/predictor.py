@@ -7,8 +7,12 @@ ridge regression on all relations (standardised), scored by leave-one-out predic
 cannot win by overfitting a handful of candidates. Seed 000 (Table 5) reports r = 0.83 between
 similarity and gain for NIH Nodule; ``PredictorReport.rho`` is the number to compare.
 
-The best model (highest |rho| of its fitted ordering, needing at least ``min_points`` measured
-candidates) orders the candidates nobody trained.
+Which model orders the candidates nobody trained is chosen out of sample: each model (a
+relation's line, or the combined ridge) predicts every measured candidate from the others
+(leave-one-out), and the model whose predictions rank the measured gains best is kept, only if
+that leave-one-out rho is positive (``loo_rho``). With fewer than ``min_points`` measured
+candidates, or when no model predicts out of sample, ``best`` is None and the untrained
+candidates are left unordered rather than ordered by chance.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from scipy import stats
 
 @dataclass
 class PredictorReport:
-    """Spearman rho of each model's predictions with the measured gains, and the chosen model."""
+    """Spearman rho of each model with the measured gains, and the chosen model.
+
+    ``rho``: in-sample, signed (a relation that predicts lower gains is negative);
+    ``loo_rho``: rho of the leave-one-out predictions, the basis of ``best``.
+    """
 
     rho: dict[str, float] = field(default_factory=dict)
+    loo_rho: dict[str, float] = field(default_factory=dict)
     p_value: dict[str, float] = field(default_factory=dict)
     best: str | None = None
     n: int = 0
@@ -34,6 +43,7 @@ class PredictorReport:
     def to_dict(self) -> dict[str, object]:
         return {
             "rho": self.rho,
+            "loo_rho": self.loo_rho,
             "p_value": self.p_value,
             "best": self.best,
             "n": self.n,
@@ -79,19 +89,29 @@ def fit_predictor(
         report.rho[rel] = float(sign * abs(rho)) if np.isfinite(rho) else float("nan")
         report.p_value[rel] = float(p)
         report.coef[rel] = float(slope)
+        report.loo_rho[rel] = _loo_spearman(_standardise(x[:, None]), g, ridge=0.0)[0]
     if len(relations) > 1 and np.ptp(g) > 0:
-        loo = _loo_ridge(_standardise(feats.to_numpy(float)), g, ridge)
-        rho, p = stats.spearmanr(loo, g)
-        if np.isfinite(rho):
-            report.rho["combined"] = float(rho)
-            report.p_value["combined"] = float(p)
-    # a single relation's fitted line follows its sign, so its ordering quality is |rho|; the
-    # combined model's leave-one-out rho is already its ordering quality (negative = useless)
-    finite = {
-        k: (v if k == "combined" else abs(v)) for k, v in report.rho.items() if np.isfinite(v)
-    }
-    report.best = max(finite, key=lambda k: finite[k]) if finite else None
+        combined, p = _loo_spearman(_standardise(feats.to_numpy(float)), g, ridge=ridge)
+        if np.isfinite(combined):
+            report.rho["combined"] = combined
+            report.loo_rho["combined"] = combined
+            report.p_value["combined"] = p
+    predictive = {k: v for k, v in report.loo_rho.items() if np.isfinite(v) and v > 0}
+    report.best = max(predictive, key=lambda k: predictive[k]) if predictive else None
     return report
+
+
+def _loo_spearman(x: np.ndarray, g: np.ndarray, *, ridge: float) -> tuple[float, float]:
+    """Spearman rho (and p) of the leave-one-out ridge predictions of ``g`` from ``x``."""
+    try:
+        with np.errstate(all="ignore"):
+            loo = _loo_ridge(x, g, ridge)
+    except np.linalg.LinAlgError:  # a degenerate column (overflowed or constant once left out)
+        return float("nan"), float("nan")
+    if not np.isfinite(loo).all() or np.ptp(loo) == 0:
+        return float("nan"), float("nan")
+    rho, p = stats.spearmanr(loo, g)
+    return float(rho), float(p)
 
 
 def predict_gains(

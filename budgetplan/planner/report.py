@@ -102,9 +102,15 @@ def render(rec: Any) -> str:
     pred = rec.predictor
     if pred.rho:
         rhos = ", ".join(f"{k} {v:+.2f}" for k, v in pred.rho.items() if math.isfinite(v))
+        chosen = (
+            f"{pred.best} predicts out of sample (leave-one-out rho "
+            f"{pred.loo_rho[pred.best]:+.2f}) and orders the untrained candidates"
+            if pred.best is not None
+            else "none predicts out of sample (leave-one-out), so untrained candidates are "
+            "left unordered"
+        )
         out.append(
-            f"Rank correlation of relations with measured gains (n={pred.n}): {rhos}; "
-            f"best: {pred.best}."
+            f"Rank correlation of relations with measured gains (n={pred.n}): {rhos}; {chosen}."
         )
     out.append("")
     out.append("Plan:")

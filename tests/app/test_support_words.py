@@ -17,11 +17,14 @@ def test_every_relation_has_a_plain_name_and_a_glossary_line() -> None:
 
 
 def test_predictor_caption_follows_the_data() -> None:
-    negative = sup.predictor_caption({"phi": -0.4, "pmi": -0.1, "adapter": float("nan")}, 6, "pmi")
-    assert "every correlation is zero or negative" in negative
-    assert "best" not in negative and "strongest" not in negative
+    rho = {"phi": -0.4, "pmi": -0.1, "adapter": float("nan")}
+    none = sup.predictor_caption(rho, 6, None)
+    assert "no relation predicts" in none
+    assert "best" not in none and "strongest" not in none
+    inverse = sup.predictor_caption(rho, 6, "phi")
+    assert "(rho -0.40, checked leave-one-out): classes with higher values helped less" in inverse
     positive = sup.predictor_caption({"phi": 0.5, "prototype-mean": 0.7}, 6, "prototype-mean")
-    assert "strongest is embedding similarity (mean) (rho +0.70)" in positive
+    assert "embedding similarity (mean) predicts it (rho +0.70" in positive
     assert "0.83" not in positive and "NIH" not in positive
     assert "too few" in sup.predictor_caption({"phi": 0.9}, 2, "phi")
 

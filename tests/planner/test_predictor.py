@@ -48,3 +48,15 @@ def test_predictor_survives_extreme_and_missing_relation_values() -> None:
     rep = fit_predictor(feats, [0.01, -0.01, 0.0, 0.02, 0.005], ["pmi", "phi", "knn-share"])
     assert rep.n == 5 and "knn-share" not in rep.rho  # a constant relation ranks nothing
     assert all(np.isfinite(v) for v in rep.rho.values())
+
+
+def test_a_relation_that_does_not_predict_out_of_sample_orders_nothing() -> None:
+    # gains that are pure noise around a relation: in-sample some |rho| is always > 0, but no
+    # line fitted without a candidate predicts it, so no model orders the untrained candidates
+    feats = pd.DataFrame({"phi": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "pmi": [3, 1, 2, 3, 1, 2.0]})
+    gains = [0.01, -0.01, 0.01, -0.01, 0.01, -0.01]
+    rep = fit_predictor(feats, gains, ["phi", "pmi"])
+    assert rep.rho and all(v <= 0 for v in rep.loo_rho.values() if np.isfinite(v))
+    assert rep.best is None
+    new = pd.DataFrame({"phi": [0.9], "pmi": [1.0]})
+    assert np.isnan(predict_gains(rep, feats, gains, new, ["phi", "pmi"])).all()
