@@ -31,6 +31,7 @@ import numpy as np
 from budgetplan.config import SimulationConfig
 from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import BudgetplanError
+from budgetplan.planner.prepared import PreparedCache, digest_rows, prepared_key
 
 
 @dataclass
@@ -94,9 +95,11 @@ def prepare_problem(
     seed: int = 0,
     data_checksum: str = "",
     simulated: bool = False,
+    cache: PreparedCache | None = None,
 ) -> SimProblem:
     """Build the reduced arrays (see the module doc); ``vectors`` are aligned with ``table``
-    rows."""
+    rows. ``cache``: where the PCA projection is kept between runs (keyed on the data checksum,
+    the rows drawn, the dimension and the seed; only when ``data_checksum`` is given)."""
     sim = sim if sim is not None else SimulationConfig()
     target = check_target(table, target)
     t = table.class_index(target)
@@ -125,13 +128,28 @@ def prepare_problem(
         val = np.sort(np.concatenate([vpos, vneg]))
     test = np.flatnonzero((table.split == "test") & ~np.isnan(col))
 
-    x_train = np.asarray(vectors[pool], dtype=np.float32)
-    x_val = np.asarray(vectors[val], dtype=np.float32)
-    x_test = np.asarray(vectors[test], dtype=np.float32)
-    reduced = sim.dim is not None and sim.dim < x_train.shape[1]
-    if reduced:
+    rows_digest = [digest_rows(r) for r in (pool, val, test)]
+    reduced = sim.dim is not None and sim.dim < vectors.shape[1]
+    if reduced and cache is not None and data_checksum:
         assert sim.dim is not None
-        x_train, x_val, x_test = _pca(x_train, x_val, x_test, sim.dim, seed)
+        dim = sim.dim
+        key = prepared_key(
+            "pca", {"data": data_checksum, "rows": rows_digest, "dim": dim, "seed": seed}
+        )
+        got = cache.get_or_compute(
+            "pca",
+            key,
+            lambda: dict(
+                zip(("x_train", "x_val", "x_test"), _project(vectors, (pool, val, test), dim, seed))
+            ),
+            {"x_train": (len(pool), dim), "x_val": (len(val), dim), "x_test": (len(test), dim)},
+        )
+        x_train, x_val, x_test = got["x_train"], got["x_val"], got["x_test"]
+    elif reduced:
+        assert sim.dim is not None
+        x_train, x_val, x_test = _project(vectors, (pool, val, test), sim.dim, seed)
+    else:
+        x_train, x_val, x_test = (np.asarray(vectors[r], dtype=np.float32) for r in (pool, val, test))
 
     y_val = np.full((len(val), table.n_classes), np.nan, dtype=np.float32)
     y_val[:, t] = col[val]
@@ -144,10 +162,7 @@ def prepare_problem(
             "dim": sim.dim,
             "seed": seed,
             # the rows themselves, so a change in how the pool is drawn never reuses stale runs
-            "rows": [
-                hashlib.sha256(np.asarray(r, np.int64).tobytes()).hexdigest()[:16]
-                for r in (pool, val, test)
-            ],
+            "rows": rows_digest,
         },
         sort_keys=True,
     )
@@ -172,6 +187,14 @@ def prepare_problem(
         pool_rows=pool,
         reduced=bool(reduced),
     )
+
+
+def _project(
+    vectors: np.ndarray, rows: tuple[np.ndarray, ...], dim: int, seed: int
+) -> tuple[np.ndarray, ...]:
+    """``_pca`` of the vectors at ``rows`` (pool, validation, test)."""
+    parts = [np.asarray(vectors[r], dtype=np.float32) for r in rows]
+    return _pca(parts[0], parts[1], parts[2], dim, seed)
 
 
 def _pca(

@@ -26,6 +26,7 @@ to the one measured better on their data; see bench/README.md.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from budgetplan.planner.draws import Draws
 from budgetplan.planner.executor import executor_for
 from budgetplan.planner.plan import AnnotationPlan
 from budgetplan.planner.predictor import PredictorReport, fit_predictor, predict_gains
+from budgetplan.planner.prepared import PreparedCache, prepared_key
 from budgetplan.planner.problem import DECOY, SimProblem, prepare_problem, with_decoy
 from budgetplan.planner.runner import JobFn, Runner, RunResult, execute_job
 from budgetplan.planner.screen import RELATIONS, relation_scores
@@ -149,6 +151,7 @@ class StudyPlanner:
         labels = data.labels
         labels.class_index(target)  # unknown target: error with close names, before any work
         self.cost_model = load_cost_model(config, labels.classes)
+        self.prepared = prepared_cache(cache)
         stage = _stages(progress, SETUP_STAGES)
         stage("the simulation problem (pool, validation, test, PCA)")
         self.problem: SimProblem = prepare_problem(
@@ -159,21 +162,14 @@ class StudyPlanner:
             seed=config.seed,
             data_checksum=data.checksum,
             simulated=data.simulated,
+            cache=self.prepared,
         )
         self._note_pool()
         n_dropped = self._n_dropped()
         stage("nearest neighbours of the pool")
         knn = self._pool_knn()
         stage("relations of every class to the target")
-        self.relations = relation_scores(
-            labels,
-            data.vectors,
-            self.problem.target,
-            pool_x=self.problem.x_train,
-            pool_y=self.problem.y_train,
-            seed=config.seed,
-            knn_indices=knn,
-        )
+        self.relations = self._relations(knn)
         candidates = class_candidates(
             labels, list(self.relations["class"]), config.simulation.per_source
         )
@@ -243,11 +239,51 @@ class StudyPlanner:
         return float(np.median(prev)) if prev else 0.1
 
     def _pool_knn(self) -> np.ndarray:
-        from budgetplan.planner.neighbours import pool_knn
+        """The pool's k = 10 neighbour lists: the store's cached kNN on full vectors, or exact
+        search in a PCA-reduced pool (kept in the prepared cache, keyed on the problem)."""
+        from budgetplan.planner.neighbours import pool_knn, uses_store
 
-        # the store's cached kNN on full vectors, exact search in a PCA-reduced pool
-        _, knn = pool_knn(self.problem, self.data.embeddings, k=10)
-        return knn
+        problem, store = self.problem, self.data.embeddings
+        if uses_store(problem, store):  # the store caches its own kNN
+            return pool_knn(problem, store, k=KNN_K)[1]
+        got = self.prepared.get_or_compute(
+            "knn",
+            prepared_key("knn", {"problem": problem.checksum, "k": KNN_K}),
+            lambda: {"knn": pool_knn(problem, None, k=KNN_K)[1]},
+            {"knn": (len(problem.train_ids), KNN_K)},
+        )
+        return got["knn"]
+
+    def _relations(self, knn: np.ndarray) -> pd.DataFrame:
+        """``relation_scores`` of every class to the target (kept in the prepared cache)."""
+        problem, labels = self.problem, self.data.labels
+
+        def compute() -> dict[str, np.ndarray]:
+            df = relation_scores(
+                labels,
+                self.data.vectors,
+                problem.target,
+                pool_x=problem.x_train,
+                pool_y=problem.y_train,
+                seed=self.config.seed,
+                knn_indices=knn,
+            )
+            out = {str(col): df[col].to_numpy() for col in df.columns}
+            out["class"] = out["class"].astype(str)  # a unicode array: no pickle in the file
+            return out
+
+        n = labels.n_classes - 1
+        columns = ["class", *RELATIONS, "train_positives"]
+        key = prepared_key(
+            "relations",
+            {
+                "problem": problem.checksum,
+                "knn": hashlib.sha256(np.ascontiguousarray(knn).tobytes()).hexdigest()[:16],
+                "seed": self.config.seed,
+            },
+        )
+        got = self.prepared.get_or_compute("relations", key, compute, {c: (n,) for c in columns})
+        return pd.DataFrame({c: got[c] for c in columns})
 
     def _screen(self) -> tuple[list[Candidate], list[Candidate]]:
         """Negative-class candidates ordered by the screen relation; the ones to train."""
@@ -402,6 +438,14 @@ class StudyPlanner:
 
 
 SETUP_STAGES = 5
+KNN_K = 10
+
+
+def prepared_cache(cache: RunCache | None) -> PreparedCache:
+    """The prepared-problem cache beside the run cache (``<runs>/prepared``); off with it."""
+    if cache is None:
+        cache = RunCache()
+    return PreparedCache(cache.root / "prepared", enabled=cache.enabled)
 
 
 def _stages(progress: ProgressFn | None, total: int) -> Callable[[str], None]:
