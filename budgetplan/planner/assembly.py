@@ -24,9 +24,11 @@ positives, which keeps it honest against negative-class candidates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,10 +56,7 @@ class Action:
     n_images: int | None = None
 
     def key(self) -> str:
-        h = hashlib.sha256()
-        h.update(f"{self.kind}|{self.class_name}|{self.source}|".encode())
-        h.update("\n".join(sorted(self.image_ids)).encode())
-        return h.hexdigest()[:16]
+        return _action_key(self.kind, self.class_name, self.source, self.image_ids)
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,7 @@ class Assembly:
     _key: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        h = hashlib.sha256()
-        h.update(f"target={self.target}|".encode())
-        h.update("\n".join(sorted(self.base_ids)).encode())
+        h = _base_hasher(self.target, self.base_ids).copy()
         for k in sorted(a.key() for a in self.actions):
             h.update(f"|{k}".encode())
         object.__setattr__(self, "_key", h.hexdigest()[:24])
@@ -116,7 +113,7 @@ class Assembly:
             values, ids, classes = reference
             source = None
         values = np.asarray(values, dtype=np.float32)
-        index = pd.Index(np.asarray(ids).astype(str))
+        index = _id_index(ids)
         out = np.full(values.shape, np.nan, dtype=np.float32)
         t = _col(classes, self.target)
         rows = _rows(index, self.base_ids)
@@ -136,6 +133,40 @@ def masked_stack(
     """``(R, N, C)`` masked values of several assemblies over one training pool (the trainer's
     y)."""
     return np.stack([a.apply((values, ids, classes)) for a in assemblies])
+
+
+# Keys and row look-ups repeat for every run of a draw (the same 78k base ids, the same image
+# lists): memoised on their content, they cost a hash instead of a sort and a new index.
+@functools.lru_cache(maxsize=64)
+def _base_hasher(target: str, base_ids: tuple[str, ...]) -> Any:
+    """sha256 state after the base part of :meth:`Assembly.key` (copied, then extended)."""
+    h = hashlib.sha256()
+    h.update(f"target={target}|".encode())
+    h.update("\n".join(sorted(base_ids)).encode())
+    return h
+
+
+@functools.lru_cache(maxsize=1024)
+def _action_key(kind: str, class_name: str, source: str | None, image_ids: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    h.update(f"{kind}|{class_name}|{source}|".encode())
+    h.update("\n".join(sorted(image_ids)).encode())
+    return h.hexdigest()[:16]
+
+
+_INDEXES: dict[int, tuple[object, pd.Index]] = {}
+
+
+def _id_index(ids: Sequence[str] | np.ndarray) -> pd.Index:
+    """``pd.Index`` of the ids as strings, kept per ids object (a pool's ids are one array)."""
+    hit = _INDEXES.get(id(ids))
+    if hit is not None and hit[0] is ids:
+        return hit[1]
+    index = pd.Index(np.asarray(ids).astype(str))
+    if len(_INDEXES) >= 8:
+        _INDEXES.clear()
+    _INDEXES[id(ids)] = (ids, index)
+    return index
 
 
 def _col(classes: Sequence[str], name: str) -> int:

@@ -183,19 +183,13 @@ def size_set(sizer: Sizer, members: Sequence[Candidate]) -> SizedSet:
     n_max = min(len(orders.full[m]) for m in members) if members else 0
     labels = sum(cost_model.label_cost_of(m.class_name) for m in members)
     read = cost_model.image_read_cost
-    index = (
-        {
+    codes: list[np.ndarray] = []
+    if read > 0 and len(members) > 1:  # distinct images matter only with a reading cost
+        index = {
             str(i): k
             for k, i in enumerate(np.unique(np.concatenate([orders.full[m] for m in members])))
         }
-        if members
-        else {}
-    )
-    codes = (
-        [np.array([index[str(i)] for i in orders.full[m]], dtype=np.int64) for m in members]
-        if read > 0 and len(members) > 1
-        else []
-    )
+        codes = [np.array([index[str(i)] for i in orders.full[m]], dtype=np.int64) for m in members]
 
     def fast_cost(n: int) -> float:
         """Labels plus one reading cost per distinct image (the CostModel's rule, vectorised)."""
