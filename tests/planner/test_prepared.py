@@ -1,0 +1,116 @@
+"""The prepared-problem cache: keyed on the data and the config fields the set-up reads; a
+corrupt entry is recomputed; a warm run gives the same plan."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from budgetplan.config import RecommendConfig, SelectionConfig, SimulationConfig
+from budgetplan.planner.cache import RunCache
+from budgetplan.planner.prepared import PreparedCache, prepared_key
+from budgetplan.planner.problem import prepare_problem
+from budgetplan.planner.recommend import recommend
+from budgetplan.planner.study import StudyPlanner
+
+from .conftest import make_data
+
+SIM = SimulationConfig(
+    pool_images=None, val_images=None, dim=8, initial_seeds=2, max_seeds=4, eta=2
+)
+
+
+def _cfg(**kw) -> RecommendConfig:
+    base = dict(
+        recipe="toy",
+        target="T",
+        method="ne",
+        budget=300.0,
+        simulation=SIM,
+        selection=SelectionConfig(max_classes=2, greedy_width=2, random_draws=2),
+    )
+    base.update(kw)
+    return RecommendConfig(**base)
+
+
+def _files(root: Path) -> set[str]:
+    return {p.name for p in (root / "prepared").glob("*.npz")}
+
+
+def _plan(rec) -> dict:
+    """The plan without what differs between a cold and a warm run (time, run counts, the id
+    hashed from them)."""
+    body = json.loads(rec.plan.to_json())
+    body.pop("plan_id", None)
+    body.get("provenance", {}).pop("created", None)
+    for k in ("runs_cached", "runs_trained", "seconds"):
+        body.get("evidence", {}).pop(k, None)
+    return body
+
+
+def test_key_follows_data_and_relevant_config(tmp_path, fake_trainer) -> None:
+    data = make_data()
+    StudyPlanner(_cfg(), data, cache=RunCache(tmp_path), job_fn=fake_trainer)
+    first = _files(tmp_path)
+    assert {n.split("-")[0] for n in first} == {"pca", "knn", "relations"}
+    # a training setting does not touch the set-up: every entry is reused
+    again = StudyPlanner(
+        _cfg().with_overrides(train={"lr": 0.01}), data, cache=RunCache(tmp_path)
+    )
+    assert (again.prepared.hits, again.prepared.misses) == (3, 0)
+    assert _files(tmp_path) == first
+    # another PCA dimension, seed or data: new keys for every stage
+    for cfg, d in (
+        (_cfg(simulation=replace(SIM, dim=6)), data),
+        (_cfg(seed=1), data),
+        (_cfg(), make_data(seed=1)),
+    ):
+        s = StudyPlanner(cfg, d, cache=RunCache(tmp_path))
+        assert (s.prepared.hits, s.prepared.misses) == (0, 3)
+    assert len(_files(tmp_path)) == 12
+    parts = {"data": "a", "rows": ["x"], "dim": 8, "seed": 0}
+    assert prepared_key("pca", parts) != prepared_key("pca", {**parts, "data": "b"})
+    assert prepared_key("pca", parts) != prepared_key("knn", parts)
+
+
+def test_corrupt_entries_are_recomputed(tmp_path, fake_trainer) -> None:
+    data = make_data()
+    cold = recommend(data, _cfg(), cache=RunCache(tmp_path), job_fn=fake_trainer)
+    files = sorted((tmp_path / "prepared").glob("*.npz"))
+    assert len(files) == 3
+    files[0].write_bytes(b"not a zip file")  # truncated / garbage
+    files[1].write_bytes(files[1].read_bytes()[:100])
+    np.savez(files[2], other=np.zeros(3))  # a whole file with the wrong arrays
+    planner = StudyPlanner(_cfg(), data, cache=RunCache(tmp_path), job_fn=fake_trainer)
+    assert (planner.prepared.hits, planner.prepared.misses) == (0, 3)
+    assert _plan(planner.recommend()) == _plan(cold)
+    # rewritten: the next run reads all three
+    again = StudyPlanner(_cfg(), data, cache=RunCache(tmp_path), job_fn=fake_trainer)
+    assert (again.prepared.hits, again.prepared.misses) == (3, 0)
+
+
+def test_warm_run_gives_the_identical_plan(tmp_path, fake_trainer) -> None:
+    data = make_data()
+    cold = recommend(data, _cfg(), cache=RunCache(tmp_path), job_fn=fake_trainer)
+    warm = recommend(data, _cfg(), cache=RunCache(tmp_path), job_fn=fake_trainer)
+    off = recommend(data, _cfg(), cache=RunCache(enabled=False), job_fn=fake_trainer)
+    assert warm.runs_trained == 0 and warm.runs_cached > 0
+    assert _plan(warm) == _plan(cold) == _plan(off)
+    assert warm.table.equals(cold.table)
+
+
+def test_problem_arrays_round_trip_exactly(tmp_path) -> None:
+    data = make_data()
+    cache = PreparedCache(tmp_path)
+    kw = dict(seed=0, data_checksum=data.checksum)
+    a = prepare_problem(data.labels, data.vectors, "T", SIM, cache=cache, **kw)
+    b = prepare_problem(data.labels, data.vectors, "T", SIM, cache=cache, **kw)
+    c = prepare_problem(data.labels, data.vectors, "T", SIM, **kw)
+    assert (cache.hits, cache.misses) == (1, 1)
+    for name in ("x_train", "x_val", "x_test"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+        assert np.array_equal(getattr(b, name), getattr(c, name))
+    assert a.checksum == b.checksum == c.checksum
