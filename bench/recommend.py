@@ -10,7 +10,8 @@ Usage (run with ``nice``; each mode prints a small table):
     python bench/recommend.py reliability / resample         # noise floors of the reduced ranking
     python bench/recommend.py variant --pool-full N --dim-full D --compare out.json
                                                              # which reduction moves the ranking
-    python bench/recommend.py walltime      # fresh-install `recommend --target Nodule`
+    python bench/recommend.py walltime [--peer /path/to/checkout]
+                                            # `recommend --target Nodule` cold, then warm
 
 ``agreement`` trains every single candidate of the default recipe (13 classes + "more Nodule")
 with a fixed number of seeds twice, with the SAME schedule (the recipe's train section, seeds,
@@ -21,8 +22,10 @@ two gain vectors, the top 3 of each, the significant candidates and both wall ti
 The figures in bench/README.md for "the default reduced problem" were measured when the default
 recipe used the 8k pool; that problem is now ``--recipe nih-nodule-quick`` (the default
 ``nih-nodule`` keeps every training image), so pass it to reproduce them.
-``walltime`` runs the CLI in a subprocess with an empty cache (demo build included), then again
-with the cache warm (the peer measured in the same run).
+``walltime`` runs the CLI in a subprocess with an empty cache (demo build included), then twice
+with the cache warm (every run and the prepared problem cached): wall, CPU and peak RSS of each
+(``wait4``); ``--peer DIR`` repeats the warm run with the code of another checkout (e.g. main
+before the prepared-problem cache) on the same cache, the ratio measured in the same run.
 """
 
 from __future__ import annotations
@@ -448,37 +451,51 @@ def variant(
     _vs_full("variant", r, full)
 
 
-def _child_cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def walltime() -> None:
-    env = dict(os.environ)
-    with tempfile.TemporaryDirectory() as tmp:
-        env["BUDGETPLAN_CACHE"] = tmp
-        cmd = [sys.executable, "-m", "budgetplan.cli", "recommend", "--target", "Nodule"]
-        c0 = _child_cpu()
+def _timed_cli(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str, str, int]:
+    """Run ``cmd``; return wall s, CPU s (user + system), peak RSS GiB of that one child (its
+    own ``wait4`` rusage), stdout, stderr and the exit code."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        first = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        t1 = time.perf_counter()
-        c1 = _child_cpu()
-        second = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        t2 = time.perf_counter()
-        c2 = _child_cpu()
-    print(first.stdout)
-    if first.returncode:
-        print(first.stderr[-2000:])
-    print(
-        f"fresh cache (demo build + relations + training): wall {t1 - t0:.1f} s, "
-        f"CPU {c1 - c0:.1f} s; "
-        f"warm cache: wall {t2 - t1:.1f} s, CPU {c2 - c1:.1f} s; "
-        f"wall ratio {(t1 - t0) / max(t2 - t1, 1e-9):.1f}x"
-    )
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        cpu = usage.ru_utime + usage.ru_stime
+        return wall, cpu, usage.ru_maxrss / 2**20, out.read(), err.read(), proc.returncode
+
+
+def walltime(peer: str | None = None, cache: str | None = None, warm_only: bool = False) -> None:
+    """``budgetplan recommend --target Nodule`` cold (empty cache, demo build included), then
+    warm (same cache: every run and the prepared problem cached); ``peer``: a checkout whose
+    code (PYTHONPATH) repeats the warm run on the same cache, the ratio measured in this run."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    cmd = [sys.executable, "-m", "budgetplan.cli", "recommend", "--target", "Nodule"]
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        env["BUDGETPLAN_CACHE"] = cache or tmp
+        env["PYTHONPATH"] = here
+        rows = []
+        runs = ([] if warm_only else ["cold"]) + ["warm", "warm again"]
+        for name in runs:
+            wall, cpu, rss, out, err, code = _timed_cli(cmd, env)
+            if code:
+                print(err[-2000:])
+                raise SystemExit(f"{name} run failed (exit {code})")
+            rows.append((name, wall, cpu, rss, out.strip().splitlines()[-1]))
+            print(f"{name}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak {rss:.2f} GiB", flush=True)
+        if peer:
+            env["PYTHONPATH"] = os.path.abspath(peer)
+            wall, cpu, rss, out, err, code = _timed_cli(cmd, env)
+            rows.append((f"warm, code of {peer}", wall, cpu, rss, out.strip().splitlines()[-1]))
+    print(f"{'run':>28} {'wall s':>8} {'CPU s':>8} {'peak GiB':>9}  last line")
+    for name, wall, cpu, rss, last in rows:
+        print(f"{name:>28} {wall:8.1f} {cpu:8.1f} {rss:9.2f}  {last}")
+    if peer:
+        print(f"warm: {peer} / this checkout = {rows[-1][1] / rows[-2][1]:.1f}x wall")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-    print(second.stdout.splitlines()[-1] if second.stdout else second.stderr[-500:])
 
 
 def main() -> None:
@@ -513,6 +530,13 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=None, help="variant: patience")
     ap.add_argument("--json", default=None, help="agreement: save both gain vectors here")
     ap.add_argument("--compare", default=None, help="proportional: JSON with the full-size gains")
+    ap.add_argument(
+        "--peer", default=None, help="walltime: checkout whose code repeats the warm run"
+    )
+    ap.add_argument(
+        "--cache", default=None, help="walltime: this cache folder (default: a new one)"
+    )
+    ap.add_argument("--warm-only", action="store_true", help="walltime: skip the cold run")
     args = ap.parse_args()
     if args.mode == "reduction":
         reduction(args.recipe, args.target_positives)
@@ -541,7 +565,7 @@ def main() -> None:
     elif args.mode == "probe":
         probe(args.recipe, args.seeds, args.pool_full, args.dim_full)
     else:
-        walltime()
+        walltime(args.peer, args.cache, args.warm_only)
 
 
 if __name__ == "__main__":

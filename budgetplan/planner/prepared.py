@@ -38,9 +38,7 @@ Arrays = dict[str, np.ndarray]
 
 def prepared_key(stage: str, parts: Mapping[str, Any]) -> str:
     """sha256 (32 hex) of the stage, the cache version and ``parts`` (JSON, keys sorted)."""
-    text = json.dumps(
-        {"stage": stage, "v": PREPARED_VERSION, **parts}, sort_keys=True, default=str
-    )
+    text = json.dumps({"stage": stage, "v": PREPARED_VERSION, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -61,7 +59,9 @@ class PreparedCache:
     def path(self, stage: str, key: str) -> Path:
         return self.root / f"{stage}-{key}.npz"
 
-    def load(self, stage: str, key: str, shapes: Mapping[str, tuple[int | None, ...]]) -> Arrays | None:
+    def load(
+        self, stage: str, key: str, shapes: Mapping[str, tuple[int | None, ...]]
+    ) -> Arrays | None:
         """The stored arrays if the file is whole, holds ``key`` and exactly the arrays of
         ``shapes`` at those shapes (None = any size; float arrays named ``x*`` finite), else
         None."""

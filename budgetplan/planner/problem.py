@@ -136,12 +136,11 @@ def prepare_problem(
         key = prepared_key(
             "pca", {"data": data_checksum, "rows": rows_digest, "dim": dim, "seed": seed}
         )
+        names = ("x_train", "x_val", "x_test")
         got = cache.get_or_compute(
             "pca",
             key,
-            lambda: dict(
-                zip(("x_train", "x_val", "x_test"), _project(vectors, (pool, val, test), dim, seed))
-            ),
+            lambda: dict(zip(names, _project(vectors, (pool, val, test), dim, seed), strict=True)),
             {"x_train": (len(pool), dim), "x_val": (len(val), dim), "x_test": (len(test), dim)},
         )
         x_train, x_val, x_test = got["x_train"], got["x_val"], got["x_test"]
@@ -149,7 +148,9 @@ def prepare_problem(
         assert sim.dim is not None
         x_train, x_val, x_test = _project(vectors, (pool, val, test), sim.dim, seed)
     else:
-        x_train, x_val, x_test = (np.asarray(vectors[r], dtype=np.float32) for r in (pool, val, test))
+        x_train, x_val, x_test = (
+            np.asarray(vectors[r], dtype=np.float32) for r in (pool, val, test)
+        )
 
     y_val = np.full((len(val), table.n_classes), np.nan, dtype=np.float32)
     y_val[:, t] = col[val]

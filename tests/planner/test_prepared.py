@@ -57,9 +57,7 @@ def test_key_follows_data_and_relevant_config(tmp_path, fake_trainer) -> None:
     first = _files(tmp_path)
     assert {n.split("-")[0] for n in first} == {"pca", "knn", "relations"}
     # a training setting does not touch the set-up: every entry is reused
-    again = StudyPlanner(
-        _cfg().with_overrides(train={"lr": 0.01}), data, cache=RunCache(tmp_path)
-    )
+    again = StudyPlanner(_cfg().with_overrides(train={"lr": 0.01}), data, cache=RunCache(tmp_path))
     assert (again.prepared.hits, again.prepared.misses) == (3, 0)
     assert _files(tmp_path) == first
     # another PCA dimension, seed or data: new keys for every stage
