@@ -125,6 +125,7 @@ def build_orders(
     t = problem.target_index
     full: dict[Candidate, np.ndarray] = {}
     pool: dict[Candidate, np.ndarray] = {}
+    by_source: dict[str, np.ndarray] = {}
     for cand in candidates:
         if cand.kind == ANNOTATE_TARGET:
             allowed = set(target_pool_ids.tolist())
@@ -142,16 +143,20 @@ def build_orders(
             cand_rest = np.array(
                 [i for i in rest if source_of.get(str(i)) == cand.source], dtype=object
             )
-        rows = prioritise_images(
-            base_values,
-            problem.train_ids,
-            t,
-            c,
-            allowed_rows,
-            knn_indices,
-            seed=seed,
-        )
-        pool[cand] = problem.train_ids[rows]
+        # the order depends on the base's target labels, the kNN, the allowed rows and the
+        # seed, not on the class: one order per source serves every class of that source
+        if cand.source not in by_source:
+            rows = prioritise_images(
+                base_values,
+                problem.train_ids,
+                t,
+                c,
+                allowed_rows,
+                knn_indices,
+                seed=seed,
+            )
+            by_source[cand.source] = problem.train_ids[rows]
+        pool[cand] = by_source[cand.source]
         full[cand] = np.concatenate([pool[cand], cand_rest])
     return Orders(full, pool)
 
