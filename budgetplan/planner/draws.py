@@ -69,6 +69,7 @@ class Draws:
         self.target_positives = target_positives
         self.base_seed = seed
         self._draws: dict[int, Draw] = {}
+        self._assemblies: dict[tuple[object, ...], Assembly] = {}
 
     def seed(self, index: int) -> int:
         """The seed of draw ``index`` (31-bit, independent across recipe seeds)."""
@@ -102,16 +103,21 @@ class Draws:
     def assembly(self, sized: SizedSet, index: int) -> Assembly:
         """``sized``'s labels in draw ``index``: the draw's base plus, per member, the first
         pool images of the draw's order (as many as ``sized.n_images`` stand for)."""
+        memo = (sized.members, sized.n_images, sized.assembly.name, index)
+        if memo in self._assemblies:  # the race, greedy and control ask again for the same
+            return self._assemblies[memo]
         d = self.draw(index)
         k = self.problem.scale_count(sized.n_images) if sized.members else 0
         assembly = d.base
         for m in sized.members:
-            ids = tuple(str(i) for i in d.orders.pool[m][:k])
+            ids = tuple(map(str, d.orders.pool[m][:k]))
             assembly = assembly.plus(
                 Action(m.class_name, ids, m.kind_of_labels, m.source or None, sized.n_images)
             )
         name = sized.assembly.name
-        return Assembly(assembly.target, assembly.base_ids, assembly.actions, name)
+        out = Assembly(assembly.target, assembly.base_ids, assembly.actions, name)
+        self._assemblies[memo] = out
+        return out
 
     def specs(self, sized: SizedSet, draws: Iterable[int]) -> list[RunSpec]:
         """Run specs of ``sized`` in each of ``draws``, paired by draw index."""

@@ -230,9 +230,9 @@ def size_set(sizer: Sizer, members: Sequence[Candidate]) -> SizedSet:
     assignments: dict[Candidate, list[str]] = {}
     for m in members:
         k = problem.scale_count(n)
-        ids = tuple(str(i) for i in orders.pool[m][:k])
+        ids = tuple(map(str, orders.pool[m][:k]))
         assembly = assembly.plus(Action(m.class_name, ids, m.kind_of_labels, m.source or None, n))
-        assignments[m] = [str(i) for i in orders.full[m][:n]]
+        assignments[m] = list(map(str, orders.full[m][:n]))
     name = " + ".join(_label(m) for m in members) if members else "baseline"
     assembly = Assembly(assembly.target, assembly.base_ids, assembly.actions, name)
     return SizedSet(members, n, cost_of(n) if codes else fast_cost(n), assembly, assignments)
