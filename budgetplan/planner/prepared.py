@@ -4,7 +4,7 @@
 config fields: the PCA projection of the pool, validation and test vectors
 (``problem.prepare_problem``), the pool's exact kNN (``neighbours.pool_knn``, array path) and the
 relations of every class to the target (``screen.relation_scores``). Each result is kept as one
-``.npz`` under ``<run cache>/prepared/<stage>-<key>.npz``, written atomically
+``.npz`` under ``cache_dir()/prepared/<stage>-<key>.npz``, written atomically
 (``budgetplan.io.write_with_atomic``) and read with ``allow_pickle=False`` (plain arrays only:
 no pickle is ever loaded).
 

@@ -118,7 +118,7 @@ def build_orders(
     rest = rest[rng.permutation(len(rest))]
     source_of = (
         dict(zip(map(str, full_train_ids), map(str, full_train_source), strict=True))
-        if full_train_source is not None
+        if full_train_source is not None and any(c.source for c in candidates)
         else {}
     )
     pool_source = np.asarray(problem.train_table.source).astype(str)
@@ -222,9 +222,10 @@ def size_set(sizer: Sizer, members: Sequence[Candidate]) -> SizedSet:
             else:
                 hi = mid - 1
         n = lo
-        while n > 0 and cost_of(n) > budget + 1e-9 * max(
-            1.0, budget
-        ):  # the CostModel has the last word
+        # the CostModel has the last word on a set; for one class fast_cost is its rule up to
+        # float rounding (n * cost vs a sum of n costs, ~1e-12 relative, far below the 1e-9
+        # tolerance), so the check can only change n for several classes
+        while len(members) > 1 and n > 0 and cost_of(n) > budget + 1e-9 * max(1.0, budget):
             n -= 1
     assembly = base
     assignments: dict[Candidate, list[str]] = {}

@@ -141,6 +141,7 @@ class StudyPlanner:
         cache: RunCache | None = None,
         job_fn: JobFn = execute_job,
         progress: ProgressFn | None = None,
+        prepared: PreparedCache | None = None,
     ) -> None:
         self.config = config
         self.data = data
@@ -151,7 +152,7 @@ class StudyPlanner:
         labels = data.labels
         labels.class_index(target)  # unknown target: error with close names, before any work
         self.cost_model = load_cost_model(config, labels.classes)
-        self.prepared = prepared_cache(cache)
+        self.prepared = prepared if prepared is not None else prepared_cache(cache)
         stage = _stages(progress, SETUP_STAGES)
         stage("the simulation problem (pool, validation, test, PCA)")
         self.problem: SimProblem = prepare_problem(
@@ -442,10 +443,11 @@ KNN_K = 10
 
 
 def prepared_cache(cache: RunCache | None) -> PreparedCache:
-    """The prepared-problem cache beside the run cache (``<runs>/prepared``); off with it."""
-    if cache is None:
-        cache = RunCache()
-    return PreparedCache(cache.root / "prepared", enabled=cache.enabled)
+    """The prepared-problem cache, ``cache_dir()/prepared``; off when the run cache is
+    (``--no-cache``)."""
+    from budgetplan.paths import cache_dir
+
+    return PreparedCache(cache_dir() / "prepared", enabled=cache is None or cache.enabled)
 
 
 def _stages(progress: ProgressFn | None, total: int) -> Callable[[str], None]:

@@ -40,6 +40,13 @@ def _files(root: Path) -> set[str]:
     return {p.name for p in (root / "prepared").glob("*.npz")}
 
 
+def _planner(cfg: RecommendConfig, data, root: Path, job_fn=None) -> StudyPlanner:
+    """A planner whose runs and prepared problem are cached under ``root``."""
+    kw = {"job_fn": job_fn} if job_fn is not None else {}
+    prepared = PreparedCache(root / "prepared")
+    return StudyPlanner(cfg, data, cache=RunCache(root / "runs"), prepared=prepared, **kw)
+
+
 def _plan(rec) -> dict:
     """The plan without what differs between a cold and a warm run (time, run counts, the id
     hashed from them)."""
@@ -53,11 +60,11 @@ def _plan(rec) -> dict:
 
 def test_key_follows_data_and_relevant_config(tmp_path, fake_trainer) -> None:
     data = make_data()
-    StudyPlanner(_cfg(), data, cache=RunCache(tmp_path), job_fn=fake_trainer)
+    _planner(_cfg(), data, tmp_path, fake_trainer)
     first = _files(tmp_path)
     assert {n.split("-")[0] for n in first} == {"pca", "knn", "relations"}
     # a training setting does not touch the set-up: every entry is reused
-    again = StudyPlanner(_cfg().with_overrides(train={"lr": 0.01}), data, cache=RunCache(tmp_path))
+    again = _planner(_cfg().with_overrides(train={"lr": 0.01}), data, tmp_path)
     assert (again.prepared.hits, again.prepared.misses) == (3, 0)
     assert _files(tmp_path) == first
     # another PCA dimension, seed or data: new keys for every stage
@@ -66,9 +73,10 @@ def test_key_follows_data_and_relevant_config(tmp_path, fake_trainer) -> None:
         (_cfg(seed=1), data),
         (_cfg(), make_data(seed=1)),
     ):
-        s = StudyPlanner(cfg, d, cache=RunCache(tmp_path))
+        s = _planner(cfg, d, tmp_path)
         assert (s.prepared.hits, s.prepared.misses) == (0, 3)
     assert len(_files(tmp_path)) == 12
+    assert not [p for p in (tmp_path / "runs").rglob("*") if p.suffix == ".npz"]
     parts = {"data": "a", "rows": ["x"], "dim": 8, "seed": 0}
     assert prepared_key("pca", parts) != prepared_key("pca", {**parts, "data": "b"})
     assert prepared_key("pca", parts) != prepared_key("knn", parts)
@@ -76,26 +84,28 @@ def test_key_follows_data_and_relevant_config(tmp_path, fake_trainer) -> None:
 
 def test_corrupt_entries_are_recomputed(tmp_path, fake_trainer) -> None:
     data = make_data()
-    cold = recommend(data, _cfg(), cache=RunCache(tmp_path), job_fn=fake_trainer)
+    cold = _planner(_cfg(), data, tmp_path, fake_trainer).recommend()
     files = sorted((tmp_path / "prepared").glob("*.npz"))
     assert len(files) == 3
     files[0].write_bytes(b"not a zip file")  # truncated / garbage
     files[1].write_bytes(files[1].read_bytes()[:100])
     np.savez(files[2], other=np.zeros(3))  # a whole file with the wrong arrays
-    planner = StudyPlanner(_cfg(), data, cache=RunCache(tmp_path), job_fn=fake_trainer)
+    planner = _planner(_cfg(), data, tmp_path, fake_trainer)
     assert (planner.prepared.hits, planner.prepared.misses) == (0, 3)
     assert _plan(planner.recommend()) == _plan(cold)
     # rewritten: the next run reads all three
-    again = StudyPlanner(_cfg(), data, cache=RunCache(tmp_path), job_fn=fake_trainer)
+    again = _planner(_cfg(), data, tmp_path, fake_trainer)
     assert (again.prepared.hits, again.prepared.misses) == (3, 0)
 
 
 def test_warm_run_gives_the_identical_plan(tmp_path, fake_trainer) -> None:
     data = make_data()
-    cold = recommend(data, _cfg(), cache=RunCache(tmp_path), job_fn=fake_trainer)
-    warm = recommend(data, _cfg(), cache=RunCache(tmp_path), job_fn=fake_trainer)
+    cold = _planner(_cfg(), data, tmp_path, fake_trainer).recommend()
+    planner = _planner(_cfg(), data, tmp_path, fake_trainer)
+    warm = planner.recommend()
     off = recommend(data, _cfg(), cache=RunCache(enabled=False), job_fn=fake_trainer)
     assert warm.runs_trained == 0 and warm.runs_cached > 0
+    assert (planner.prepared.hits, planner.prepared.misses) == (3, 0)
     assert _plan(warm) == _plan(cold) == _plan(off)
     assert warm.table.equals(cold.table)
 
