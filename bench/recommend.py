@@ -451,12 +451,17 @@ def variant(
     _vs_full("variant", r, full)
 
 
-def _timed_cli(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str, str, int]:
-    """Run ``cmd``; return wall s, CPU s (user + system), peak RSS GiB of that one child (its
-    own ``wait4`` rusage), stdout, stderr and the exit code."""
+def _timed_cli(
+    cmd: list[str], env: dict[str, str], code: str
+) -> tuple[float, float, float, str, str, int]:
+    """Run ``cmd`` with the budgetplan of checkout ``code`` (its working directory and
+    PYTHONPATH: ``python -m`` puts the working directory first); return wall s, CPU s (user +
+    system), peak RSS GiB of that one child (its own ``wait4`` rusage), stdout, stderr and the
+    exit code."""
+    env = {**env, "PYTHONPATH": code}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(cmd, env=env, cwd=code, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -476,19 +481,17 @@ def walltime(peer: str | None = None, cache: str | None = None, warm_only: bool 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory() as tmp:
         env["BUDGETPLAN_CACHE"] = cache or tmp
-        env["PYTHONPATH"] = here
         rows = []
         runs = ([] if warm_only else ["cold"]) + ["warm", "warm again"]
         for name in runs:
-            wall, cpu, rss, out, err, code = _timed_cli(cmd, env)
+            wall, cpu, rss, out, err, code = _timed_cli(cmd, env, here)
             if code:
                 print(err[-2000:])
                 raise SystemExit(f"{name} run failed (exit {code})")
             rows.append((name, wall, cpu, rss, out.strip().splitlines()[-1]))
             print(f"{name}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak {rss:.2f} GiB", flush=True)
         if peer:
-            env["PYTHONPATH"] = os.path.abspath(peer)
-            wall, cpu, rss, out, err, code = _timed_cli(cmd, env)
+            wall, cpu, rss, out, err, code = _timed_cli(cmd, env, os.path.abspath(peer))
             rows.append((f"warm, code of {peer}", wall, cpu, rss, out.strip().splitlines()[-1]))
     print(f"{'run':>28} {'wall s':>8} {'CPU s':>8} {'peak GiB':>9}  last line")
     for name, wall, cpu, rss, last in rows:
