@@ -23,10 +23,11 @@ from budgetplan.relations.table import COUNT_COLUMNS
 
 LABELS = {
     "prototype-mean": "prototype cosine (mean, origin-shifted)",
-    "prototype-median": "prototype cosine (median)",
+    "prototype-median": "prototype cosine (median, origin-shifted)",
     "pmi": "PMI",
     "phi": "phi",
     "knn-share": "kNN share",
+    "knn-lift": "kNN lift (x random neighbours)",
     "adapter": "task-encoding cosine",
     "conditional": "P(column | row)",
     "cooccurrence": "images positive for both",

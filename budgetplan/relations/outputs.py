@@ -30,6 +30,7 @@ HEADERS = {
     "conditional": "P(c|t)",
     "knn-share": "kNN",
     "knn-share-random": "kNN-rand",
+    "knn-lift": "kNN-lift",
     "n_class_pos": "n(c+)",
     "n_both_pos": "n(t+,c+)",
     "n_pairs": "n(t,c)",
