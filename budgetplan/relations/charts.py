@@ -123,6 +123,12 @@ def ranked_bar(
                 tooltip=[alt.Tooltip("knn-share-random:Q")],
             )
         )
+    if relation == "knn-lift":  # 1 = the class is as frequent among the neighbours as anywhere
+        layers.append(
+            alt.Chart(pd.DataFrame({"as random": [1.0]}))
+            .mark_rule(color="black")
+            .encode(x="as random:Q")
+        )
     if threshold is not None and np.isfinite(threshold):
         layers.append(
             alt.Chart(pd.DataFrame({"threshold": [threshold]}))

@@ -67,11 +67,12 @@ class EncodingRelation:
     """The task-encoding relation over draws: ``draws`` (R, C, C) cosines, their ``mean`` and
     ``std``, how far q moved from its identity start (``movement``, max |q - I| per draw) and
     how stable the ranking of pairs is (``stability``: mean Spearman rho of the off-diagonal
-    pairs between two draws)."""
+    pairs between two draws); ``q`` (R, C, C) the learned encodings themselves."""
 
     draws: np.ndarray
     movement: np.ndarray
     best_val: np.ndarray
+    q: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -181,4 +182,4 @@ def adapter_relation(
     fitted = train_replicas(x_train, y_train, x_val, y_val, train_cfg, cfg.seeds, progress=progress)
     q = fitted.task_encodings()
     movement = np.abs(q - np.eye(q.shape[-1])).max(axis=(1, 2))
-    return EncodingRelation(encoding_similarity(q), movement, np.asarray(fitted.best_val))
+    return EncodingRelation(encoding_similarity(q), movement, np.asarray(fitted.best_val), q=q)

@@ -70,6 +70,13 @@ def test_ranked_bar_sorts_by_the_relation_and_drops_infinities() -> None:
         charts.ranked_bar(_table(), "phi")
 
 
+def test_ranked_bar_of_the_knn_lift_marks_the_random_level() -> None:
+    t = _table().assign(**{"knn-lift": [2.5, 0.4, 1.1]})
+    spec = charts.ranked_bar(t, "knn-lift").to_dict()
+    assert spec["layer"][0]["encoding"]["y"]["sort"] == ["B", "D", "C"]
+    assert "random" in str(spec["layer"][1]["encoding"]["x"])  # the rule at lift 1
+
+
 def test_heatmap_and_save(tmp_path) -> None:
     m = pd.DataFrame([[1.0, 0.3], [0.3, 1.0]], index=["A", "B"], columns=["A", "B"])
     chart = charts.relation_heatmap(m, "prototype-mean", order=["B", "A"])
