@@ -9,7 +9,10 @@ class-a images ("soft"), symmetrised. Spearman's rho over the 45 pairs, and whet
 relation's default graph (top-2 neighbours) communities match the reference's.
 
 ``python bench/graph.py demo``: on the embedded default, each embedding relation against label
-co-occurrence (phi and PMI of the training labels) over the 91 pairs.
+co-occurrence (phi and PMI of the training labels) and against the class directions the
+simulation planted (the Gram matrix of ``simulate_latent``, built from phi), over the 91 pairs;
+the origin-shifted class means of the simulation's latent (before the random map) give the
+ceiling a class-mean relation can reach on these features.
 
 ``--adapter-grid``: the adapter settings compared (epochs, hidden, encoding lr).
 """
@@ -23,11 +26,29 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from budgetplan.relations.graph_inputs import graph_inputs
+from budgetplan.relations.graph_inputs import GraphInputs, graph_inputs
 from budgetplan.relations.task_encoding import AdapterRelationConfig
 
-DIGIT_RELATIONS = ("knn-share", "adapter", "prototype-mean", "prototype-median", "cooccurrence")
-DEMO_RELATIONS = ("knn-share", "adapter", "prototype-mean", "prototype-median")
+DIGIT_RELATIONS = (
+    "knn-lift",
+    "knn-share",
+    "adapter",
+    "prototype-mean",
+    "prototype-median",
+    "cooccurrence",
+)
+DEMO_RELATIONS = ("knn-lift", "knn-share", "adapter", "prototype-mean", "prototype-median")
+
+
+def extra_rows(data: GraphInputs) -> list[tuple[str, np.ndarray]]:
+    """Same-run variants: the adapter's plain (unshifted) encoding cosines next to the shifted
+    default, from the same trained q."""
+    from budgetplan.relations.task_encoding import encoding_similarity
+
+    if data.encodings is None or data.encodings.q is None:
+        return []
+    plain = encoding_similarity(data.encodings.q, shift_origin=False).mean(axis=0)
+    return [("adapter, plain cosine of q (before)", plain)]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -113,6 +134,12 @@ def run_digits(args: argparse.Namespace) -> None:
             row["draw stability"] = round(data.encodings.stability, 3)
             row["max abs(q-I)"] = round(float(np.median(data.encodings.movement)), 3)
         rows.append(row)
+        for label, m in extra_rows(data):
+            v = pairs(m)
+            rows.append(
+                {"relation": label}
+                | {n: round(float(spearmanr(v, pairs(r))[0]), 3) for n, r in refs.items()}
+            )
         for note in data.notes:
             print(f"  [{rel}] {note}")
     names = [str(c) for c in range(10)]
@@ -168,38 +195,82 @@ def run_adapter_grid(args: argparse.Namespace) -> None:
     print(markdown(rows))
 
 
+def demo_references(store: str | None) -> dict[str, np.ndarray]:
+    """phi and PMI of the training labels, the planted Gram matrix of the class directions, and
+    the origin-shifted class means of the latent (the ceiling of class-mean relations)."""
+    from budgetplan.data.simulate_embeddings import LatentModel, simulate_latent
+    from budgetplan.dataset import open_dataset
+
+    ds = open_dataset(store)
+    rows = np.flatnonzero(ds.labels.split == "train")
+    refs = {"phi": graph_inputs(store, "phi").matrix.to_numpy()}
+    refs["pmi"] = graph_inputs(store, "pmi").matrix.to_numpy()
+    manifest = ds.embeddings.manifest  # the stored table reproduces the vectors (max diff 7e-9)
+    latent = simulate_latent(
+        ds.labels, LatentModel(**manifest["latent_model"]), seed=int(manifest["seed"])
+    )
+    refs["planted"] = latent.gram
+    z, y = latent.z[rows], ds.labels.values[rows]
+    means = np.stack([(z[y[:, c] == 1] - z.mean(0)).mean(0) for c in range(y.shape[1])])
+    unit = means / np.linalg.norm(means, axis=1, keepdims=True)
+    refs["latent prototypes"] = unit @ unit.T
+    return refs
+
+
+def rho_row(v: np.ndarray, refs: dict[str, np.ndarray]) -> dict[str, float]:
+    out = {}
+    for name, ref in refs.items():
+        ok = np.isfinite(v) & np.isfinite(pairs(ref))
+        out[f"rho vs {name}"] = round(float(spearmanr(v[ok], pairs(ref)[ok])[0]), 3)
+    return out
+
+
 def run_demo(args: argparse.Namespace) -> None:
     from budgetplan.relations.graph_inputs import rank_note
 
-    base = graph_inputs(args.store, "phi")
-    refs = {"phi": base.matrix.to_numpy(), "pmi": graph_inputs(args.store, "pmi").matrix.to_numpy()}
-    rows = []
+    refs = demo_references(args.store)
+    rows = [{"relation": f"(reference) {n}"} | rho_row(pairs(m), refs) for n, m in refs.items()]
+    names = list(graph_inputs(args.store, "phi").matrix.index)
+    for n in ("pmi", "planted"):
+        jac, ari = graph_agreement(pd.DataFrame(refs[n], names, names), refs["phi"])
+        rows[list(refs).index(n)]["edges Jaccard / communities ARI vs phi graph"] = (
+            f"{jac:.2f} / {ari:.2f}"
+        )
+    print(markdown(rows), flush=True)
     for rel in DEMO_RELATIONS:
         t0 = time.perf_counter()
         data = graph_inputs(args.store, rel)
         v = pairs(data.matrix.to_numpy())
         row = {"relation": rel, "seconds": round(time.perf_counter() - t0, 1)}
         row["pair range"] = f"{np.nanmin(v):.2f} .. {np.nanmax(v):.2f}"
-        for name, ref in refs.items():
-            ok = np.isfinite(v) & np.isfinite(pairs(ref))
-            row[f"rho vs {name}"] = round(float(spearmanr(v[ok], pairs(ref)[ok])[0]), 3)
+        row |= rho_row(v, refs)
+        jac, ari = graph_agreement(data.matrix, refs["phi"])
+        row["edges Jaccard / communities ARI vs phi graph"] = f"{jac:.2f} / {ari:.2f}"
         if data.encodings is not None:
             row["draw stability"] = round(data.encodings.stability, 3)
             row["max abs(q-I)"] = round(float(np.median(data.encodings.movement)), 3)
         rows.append(row)
+        for label, m in extra_rows(data):
+            w = pairs(m)
+            rows.append(
+                {"relation": label, "pair range": f"{np.nanmin(w):.2f} .. {np.nanmax(w):.2f}"}
+                | rho_row(w, refs)
+            )
         print(row, rank_note(data.matrix, rel) or "", flush=True)
-    # the relations table's median prototype (no origin shift), for comparison
+    # the median prototype without the origin shift (the relations table before issue 14)
     from budgetplan.dataset import open_dataset
-    from budgetplan.relations.table import relation_matrices
+    from budgetplan.relations.prototypes import cosine_matrix, prototypes
 
-    raw = relation_matrices(open_dataset(args.store), relations=("prototype-median",))
-    v = pairs(raw["prototype-median"].to_numpy())
+    ds = open_dataset(args.store)
+    train = np.flatnonzero(ds.labels.split == "train")
+    plain = prototypes(ds.vectors, ds.labels.values, kind="median", shift_origin=False, rows=train)
+    v = pairs(cosine_matrix(plain))
     rows.append(
         {
-            "relation": "prototype-median, raw (relations table)",
+            "relation": "prototype-median, plain (before)",
             "pair range": f"{np.nanmin(v):.2f} .. {np.nanmax(v):.2f}",
-            **{f"rho vs {n}": round(float(spearmanr(v, pairs(r))[0]), 3) for n, r in refs.items()},
         }
+        | rho_row(v, refs)
     )
     print(markdown(rows))
 

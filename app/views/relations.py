@@ -14,7 +14,7 @@ ds = ui.dataset()
 ui.header("Relations", ds)
 target = ui.target_picker(ds)
 
-SHOWN = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share")
+SHOWN = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share", "knn-lift")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -53,7 +53,7 @@ with st.expander("The relation table"):
 ui.glossary()
 
 st.subheader("Between all classes")
-matrix_choices = [r for r in RELATIONS if r not in ("knn-share", "adapter")]
+matrix_choices = [r for r in RELATIONS if r not in ("knn-share", "knn-lift", "adapter")]
 relation = st.selectbox(
     "Relation", matrix_choices, index=0, key="heatmap_relation", format_func=sup.plain_name
 )

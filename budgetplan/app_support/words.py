@@ -20,6 +20,7 @@ PLAIN_NAMES = {
     "cooccurrence": "images positive for both",
     "knn-share": "neighbour share",
     "knn-share-random": "neighbour share by chance",
+    "knn-lift": "neighbour lift (times chance)",
     "adapter": "learned task similarity",
     "combined": "all relations combined (linear fit)",
 }

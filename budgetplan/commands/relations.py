@@ -70,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
     from budgetplan.notices import simulated_notice
     from budgetplan.progress import tqdm_progress
     from budgetplan.relations.outputs import format_relation_table, write_relation_outputs
-    from budgetplan.relations.table import DEFAULT_RELATIONS, relation_matrices, relation_table
+    from budgetplan.relations.table import (
+        DEFAULT_RELATIONS,
+        KNN_RELATIONS,
+        relation_matrices,
+        relation_table,
+    )
 
     t0 = time.perf_counter()
     dataset, target = open_and_target(args)
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     notice = simulated_notice(dataset)
     print(format_relation_table(table))
     if args.out is not None:
-        wanted = [r for r in relations if r != "knn-share" or args.relation == "knn-share"]
+        wanted = [r for r in relations if r not in KNN_RELATIONS or r == args.relation]
         with tqdm_progress("relation matrices") as progress:
             matrices = relation_matrices(
                 dataset, rows=args.split, relations=wanted, k=args.k, progress=progress

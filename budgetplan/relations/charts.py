@@ -23,10 +23,11 @@ from budgetplan.relations.table import COUNT_COLUMNS
 
 LABELS = {
     "prototype-mean": "prototype cosine (mean, origin-shifted)",
-    "prototype-median": "prototype cosine (median)",
+    "prototype-median": "prototype cosine (median, origin-shifted)",
     "pmi": "PMI",
     "phi": "phi",
     "knn-share": "kNN share",
+    "knn-lift": "kNN lift (x random neighbours)",
     "adapter": "task-encoding cosine",
     "conditional": "P(column | row)",
     "cooccurrence": "images positive for both",
@@ -121,6 +122,12 @@ def ranked_bar(
                 x=alt.X("knn-share-random:Q"),
                 tooltip=[alt.Tooltip("knn-share-random:Q")],
             )
+        )
+    if relation == "knn-lift":  # 1 = the class is as frequent among the neighbours as anywhere
+        layers.append(
+            alt.Chart(pd.DataFrame({"as random": [1.0]}))
+            .mark_rule(color="black")
+            .encode(x="as random:Q")
         )
     if threshold is not None and np.isfinite(threshold):
         layers.append(

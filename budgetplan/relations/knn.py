@@ -228,6 +228,10 @@ class KnnShare:
     neighbour_rate: of the neighbours' annotated c labels, the fraction that are positive.
     random_share: the share expected if the neighbours were random images (from c's prevalence
         among the annotated rows), the baseline ``share`` should be read against.
+    prevalence: c's prevalence among the annotated rows (the neighbour rate of random images).
+
+    ``lift`` = neighbour_rate / prevalence corrects the share for prevalence: a frequent class
+    is among everybody's neighbours, so its raw share is high for every target (issue 14).
     """
 
     share: np.ndarray
@@ -235,6 +239,14 @@ class KnnShare:
     n_queries: np.ndarray
     neighbour_rate: np.ndarray
     random_share: np.ndarray
+    prevalence: np.ndarray
+
+    @property
+    def lift(self) -> np.ndarray:
+        """kNN lift: how many times more often the target positives' neighbours carry c than
+        random images do (neighbour_rate / prevalence; 1 = as random, NaN where undefined)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.prevalence > 0, self.neighbour_rate / self.prevalence, np.nan)
 
 
 def _queries(
@@ -304,7 +316,12 @@ def knn_share(
             np.nan,
         )
     return KnnShare(
-        share, n_carrying.astype(np.int64), n_queries.astype(np.int64), rate, random_share
+        share,
+        n_carrying.astype(np.int64),
+        n_queries.astype(np.int64),
+        rate,
+        random_share,
+        prevalence.astype(np.float64),
     )
 
 

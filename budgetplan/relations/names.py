@@ -11,6 +11,8 @@ name                   what it measures (between a class c and the target t)
 ``phi``                phi coefficient (Pearson correlation of the two labels)
 ``cooccurrence``       number of images positive for both
 ``knn-share``          share of target positives whose k nearest neighbours carry c
+``knn-lift``           kNN share corrected for prevalence: rate of c among the target
+                       positives' neighbours / c's prevalence (1 = as random neighbours)
 ``adapter``            cosine of the learned adapter task encodings (seed 000 Fig. 14)
 =====================  =================================================================
 
@@ -30,6 +32,7 @@ RELATION_NAMES = (
     "phi",
     "cooccurrence",
     "knn-share",
+    "knn-lift",
     "adapter",
 )
 
@@ -41,6 +44,8 @@ GLOSSARY = {
     "phi": "correlation of the two labels",
     "cooccurrence": "images positive for both",
     "knn-share": "share of target positives whose nearest images carry the class",
+    "knn-lift": "how many times more often the target's nearest images carry the class than "
+    "random images do",
     "adapter": "similarity of the learned task encodings",
 }
 
@@ -53,6 +58,7 @@ ALIASES = {
     "p_class_given_target": "conditional",
     "knn": "knn-share",
     "knn_share": "knn-share",
+    "knn_lift": "knn-lift",
 }
 
 

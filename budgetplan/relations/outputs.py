@@ -30,6 +30,7 @@ HEADERS = {
     "conditional": "P(c|t)",
     "knn-share": "kNN",
     "knn-share-random": "kNN-rand",
+    "knn-lift": "kNN-lift",
     "n_class_pos": "n(c+)",
     "n_both_pos": "n(t+,c+)",
     "n_pairs": "n(t,c)",
@@ -61,11 +62,12 @@ def format_relation_table(table: pd.DataFrame) -> str:
         f"ranked by {a.get('rank_by', '?')}:"
     )
     legend = [
-        "proto-mean: cosine of mean embeddings, origin shifted (seed 000); proto-median: cosine of"
-        " median embeddings (seed 001); PMI (natural log) and phi over images annotated for both;"
-        " P(c|t) = share of target positives that are c-positive.",
+        "proto-mean / proto-median: cosine of mean (seed 000) / median (seed 001) embeddings, both"
+        " origin shifted to the mean embedding; PMI (natural log) and phi over images annotated"
+        " for both; P(c|t) = share of target positives that are c-positive.",
         f"kNN: share of target positives with a c-positive among their k={a.get('k', 10)} nearest"
-        " neighbours (kNN-rand: the share random neighbours would give).",
+        " neighbours (kNN-rand: the share random neighbours would give); kNN-lift: how many times"
+        " more often those neighbours carry c than random images do (1 = as random).",
         "Counts behind the numbers: n(c+) positives of c, n(t+,c+) images positive for both,"
         " n(t,c) images annotated for both (missing labels are excluded, never negatives),"
         " n(kNN) target positives whose neighbours have c annotated.",

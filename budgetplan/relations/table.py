@@ -7,12 +7,16 @@ positives whose neighbours inform the kNN share). Relations (DESIGN.md, "Relatio
 ==================  ===========================================================================
 prototype-mean      cosine of mean embeddings of positives, origin shifted to the mean of all
                     rows (seed 000 Sec. 5.5, Fig. 14)
-prototype-median    cosine of median embeddings of positives (seed 001 Sec. 3)
+prototype-median    cosine of median embeddings of positives (seed 001 Sec. 3), origin shifted
+                    like the mean: plain median cosines were 0.94-0.99 for every demo pair and
+                    ranked nothing (issue 14); seed 001's label distance keeps the plain ones
 pmi, phi            pointwise mutual information and phi coefficient of the two labels
 conditional, cooccurrence
                     P(c | target) and the count of images positive for both
 knn                 share of target-positive images with a c-positive among their k = 10
                     nearest neighbours (next to the share random neighbours would give)
+knn-lift            the kNN share corrected for prevalence: rate of c-positives among those
+                    neighbours / c's prevalence (a frequent class is everybody's neighbour)
 adapter             cosine of the rows of the learned task encoding q (seed 000 Fig. 14)
 ==================  ===========================================================================
 
@@ -43,8 +47,17 @@ ProgressFn = Callable[[int, int, str], None]
 
 # Relations a table can be asked for (names: ``budgetplan.relations.names``); the table's
 # columns carry the same names, plus "conditional" and "cooccurrence" always.
-RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share", "adapter")
-DEFAULT_RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share")
+RELATIONS = (
+    "prototype-mean",
+    "prototype-median",
+    "pmi",
+    "phi",
+    "knn-share",
+    "knn-lift",
+    "adapter",
+)
+DEFAULT_RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share", "knn-lift")
+KNN_RELATIONS = ("knn-share", "knn-lift")
 KNN_K = 10  # seed 001: k = 10 neighbours
 # Neighbours per image in a store-wide graph: enough that ~KNN_K remain inside the training rows.
 KNN_GRAPH_K = 20
@@ -103,26 +116,32 @@ def prototype_matrices(
     kinds: Sequence[str] = ("mean", "median"),
     rows: np.ndarray | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Cosine between class prototypes: "prototype-mean" (origin shifted, seed 000) and
-    "prototype-median" (seed 001), each C x C."""
+    """Cosine between class prototypes: "prototype-mean" (seed 000 Sec. 5.5) and
+    "prototype-median" (seed 001 Sec. 3), each C x C, both origin shifted to the mean of the rows
+    (seed 000's shift; plain median cosines crowd at 0.94-0.99 on the demo, bench/README.md)."""
     names = list(classes)
     out = {}
     for kind in kinds:
-        protos = prototypes(vectors, labels, kind=kind, shift_origin=(kind == "mean"), rows=rows)  # type: ignore[arg-type]
+        protos = prototypes(vectors, labels, kind=kind, shift_origin=True, rows=rows)  # type: ignore[arg-type]
         out[f"prototype-{kind}"] = pd.DataFrame(cosine_matrix(protos), index=names, columns=names)
     return out
 
 
 def knn_share_matrix(
-    labels: np.ndarray, knn_indices: np.ndarray, classes: Sequence[str]
+    labels: np.ndarray, knn_indices: np.ndarray, classes: Sequence[str], value: str = "knn-share"
 ) -> pd.DataFrame:
-    """kNN share for every class as the target: entry [t, c] = share of t-positive rows with a
-    c-positive among their neighbours (``knn_indices`` (N, k): the full graph of the rows)."""
+    """kNN relation for every class as the target: entry [t, c] = share of t-positive rows with a
+    c-positive among their neighbours ("knn-share") or the rate of c among those neighbours over
+    c's prevalence ("knn-lift", ``KnnShare.lift``); ``knn_indices`` (N, k): the graph of the
+    rows."""
+    if value not in KNN_RELATIONS:
+        raise UnknownClassError(value, KNN_RELATIONS, what="kNN relation")
     names = list(classes)
     mat = np.full((len(names), len(names)), np.nan)
     for t in range(len(names)):
         if (np.asarray(labels)[:, t] == 1).any():
-            mat[t] = knn_share(labels, knn_indices, t).share
+            ks = knn_share(labels, knn_indices, t)
+            mat[t] = ks.share if value == "knn-share" else ks.lift
     return pd.DataFrame(mat, index=names, columns=names)
 
 
@@ -193,11 +212,15 @@ def relation_table_from_arrays(
     data["conditional"] = conditional_probability(counts)[t]
     data["cooccurrence"] = counts.n11[t]
     share: KnnShare | None = None
-    if "knn-share" in rel and knn_indices is not None:
+    if any(r in rel for r in KNN_RELATIONS) and knn_indices is not None:
         share = knn_share(y, knn_indices, t, query=knn_query)
-        data["knn-share"] = share.share
-        data["knn-share-random"] = share.random_share
-        computed.append("knn-share")
+        if "knn-share" in rel:
+            data["knn-share"] = share.share
+            data["knn-share-random"] = share.random_share
+            computed.append("knn-share")
+        if "knn-lift" in rel:
+            data["knn-lift"] = share.lift
+            computed.append("knn-lift")
     if adapter is None and "adapter" in given:
         adapter = given["adapter"].to_numpy()
     if "adapter" in rel and adapter is not None:
@@ -219,7 +242,7 @@ def relation_table_from_arrays(
     if col not in table.columns:
         if rank_by.startswith("prototype"):
             needs = "embeddings"
-        elif rank_by == "knn-share":
+        elif rank_by in KNN_RELATIONS:
             needs = "a kNN graph"
         else:
             needs = "a trained adapter"
@@ -342,7 +365,7 @@ def relation_table(
         )
         timings["prototypes"] = time.perf_counter() - t0
     knn_query = knn_idx = None
-    if "knn-share" in rel:
+    if any(r in rel for r in KNN_RELATIONS):
         t0 = time.perf_counter()
         report(0, steps, "kNN of target positives")
         knn_query, _, knn_idx = target_neighbours(dataset, idx, t, k, knn)
@@ -399,14 +422,15 @@ def relation_matrices(
         out.update(
             prototype_matrices(dataset.vectors, dataset.labels.values, names, kinds, rows=idx)
         )
-    if "knn-share" in rel:
+    if any(r in rel for r in KNN_RELATIONS):
         graph = knn if knn is not None else _cached_graph(dataset, KNN_GRAPH_K)
         if graph is None and dataset.embeddings is not None:
             graph = dataset.embeddings.self_knn(KNN_GRAPH_K, progress=progress)
         elif graph is None:  # held in memory: exact search
             graph = exact_self_knn(dataset.vectors, KNN_GRAPH_K, progress=progress)
         _, local = restrict_knn(graph[0][idx], graph[1][idx], idx, k, exclude=idx)
-        out["knn-share"] = knn_share_matrix(y, local, names)
+        for name in (r for r in KNN_RELATIONS if r in rel):
+            out[name] = knn_share_matrix(y, local, names, value=name)
     if "adapter" in rel:
         from budgetplan.relations.task_encoding import adapter_similarity
 

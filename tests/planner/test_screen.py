@@ -10,16 +10,17 @@ from budgetplan.relations.prototypes import cosine_matrix, prototypes
 from budgetplan.relations.soft_exposure import label_distance
 
 
-def test_median_similarity_is_seed001_plain_median_and_mean_keeps_origin_shift(toy_data) -> None:
+def test_median_and_mean_prototypes_are_origin_shifted(toy_data) -> None:
     t = toy_data.labels
     train = t.split == "train"
     x, y = toy_data.vectors[train], t.values[train]
     df = relation_scores(t, toy_data.vectors, "T").set_index("class")
     others = [c for c in t.classes if c != "T"]
-    # seed 001 Eq. 4: label distance = cosine distance of plain (unshifted) median prototypes
-    plain = 1.0 - label_distance(x, y)[0, 1:]
-    assert df.loc[others, "prototype-median"].to_numpy() == pytest.approx(plain, abs=1e-5)
+    # median prototypes origin shifted like the mean (issue 14: plain median cosines crowd near
+    # 1); seed 001's label distance (Eq. 4, soft exposure) keeps the plain ones
     shifted = cosine_matrix(prototypes(x, y, "median", shift_origin=True))[0, 1:]
+    assert df.loc[others, "prototype-median"].to_numpy() == pytest.approx(shifted, abs=1e-5)
+    plain = 1.0 - label_distance(x, y)[0, 1:]
     assert not np.allclose(shifted, plain, atol=1e-3)  # the two definitions do differ here
     # seed 000 Sec. 5.5: mean prototypes with the origin shifted to the mean embedding
     mean = cosine_matrix(prototypes(x, y, "mean", shift_origin=True))[0, 1:]

@@ -122,3 +122,24 @@ def test_graph_chart_labels_the_edges(encodings) -> None:
     chart = charts.graph_chart(g, "a1")
     text = chart.to_json()
     assert "top-2 neighbours per class" in text and "±" in text
+
+
+def test_knn_lift_graph_recovers_the_planted_clusters_despite_a_frequent_class() -> None:
+    from budgetplan.relations.knn import query_knn
+    from budgetplan.relations.table import knn_share_matrix
+
+    x, y = planted(n=900)
+    more_x, more_y = planted(n=6000, seed=3)
+    b3 = np.flatnonzero(more_y[:, 5] == 1)  # ~1,000 more b3 images: half of all images
+    x, y = np.concatenate([x, more_x[b3]]), np.concatenate([y, more_y[b3]])
+    x = x + 0.5 * np.random.default_rng(4).normal(size=x.shape).astype(np.float32)
+    rows = np.arange(len(y))
+    _, local = query_knn(x, rows, rows, 10)
+    share = knn_share_matrix(y, local, NAMES)
+    lift = knn_share_matrix(y, local, NAMES, value="knn-lift")
+    a_classes = ["a1", "a2", "a3"]
+    # the raw share makes the frequent b3 every a-class's top neighbour; the lift does not
+    assert [share.loc[a].drop(a).idxmax() for a in a_classes] == ["b3"] * 3
+    assert all(lift.loc[a].drop(a).idxmax() in a_classes for a in a_classes)
+    g = graph.class_graph(lift, "knn-lift")
+    assert sorted(graph.communities(g)) == [a_classes, ["b1", "b2", "b3"]]
