@@ -11,13 +11,16 @@ no pickle is ever loaded).
 The key (:func:`prepared_key`) hashes the stage, :data:`PREPARED_VERSION` and the inputs that
 change the result: the data's checksum (vectors + labels, verified by ``EmbeddingStore.open``)
 and the config fields the stage reads (target, pool and validation sizes, PCA dimension, seed,
-k), plus the rows drawn (so a change in how they are drawn never reuses a stale entry). A file
+k), plus the rows drawn (so a change in how they are drawn never reuses a stale entry) and the
+digest of the code that computes the stages (:func:`code_digest`: an upgrade that changes a
+relation's definition is a miss). A file
 that cannot be read, holds other arrays, other shapes, non-finite values or another key is a
 miss: the stage is recomputed and the file rewritten, never fatal.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -33,12 +36,34 @@ from budgetplan.io import write_with_atomic
 
 PREPARED_VERSION = 1
 
+# the code the cached stages run: a change to any of these files is a new key, so an upgrade
+# that changes a relation's definition never reuses an entry computed by the old code
+_STAGE_SOURCES = ("planner/problem.py", "planner/neighbours.py", "planner/screen.py", "relations")
+
 Arrays = dict[str, np.ndarray]
 
 
+@functools.cache
+def code_digest(root: Path | None = None) -> str:
+    """sha256 (16 hex) of the source files that compute the cached stages (below ``root``, the
+    installed ``budgetplan`` package by default)."""
+    root = Path(__file__).resolve().parents[1] if root is None else root
+    files: list[Path] = []
+    for part in _STAGE_SOURCES:
+        path = root / part
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def prepared_key(stage: str, parts: Mapping[str, Any]) -> str:
-    """sha256 (32 hex) of the stage, the cache version and ``parts`` (JSON, keys sorted)."""
-    text = json.dumps({"stage": stage, "v": PREPARED_VERSION, **parts}, sort_keys=True, default=str)
+    """sha256 (32 hex) of the stage, the cache version, the stage code's digest and ``parts``
+    (JSON, keys sorted)."""
+    head = {"stage": stage, "v": PREPARED_VERSION, "code": code_digest()}
+    text = json.dumps({**head, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

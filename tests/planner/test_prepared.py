@@ -122,3 +122,24 @@ def test_problem_arrays_round_trip_exactly(tmp_path) -> None:
         assert np.array_equal(getattr(a, name), getattr(b, name))
         assert np.array_equal(getattr(b, name), getattr(c, name))
     assert a.checksum == b.checksum == c.checksum
+
+
+def test_a_change_to_the_stage_code_is_a_new_key(tmp_path) -> None:
+    """An upgrade that changes how a relation is computed never reuses the old entries."""
+    import shutil
+    from pathlib import Path
+
+    import budgetplan
+    from budgetplan.planner.prepared import code_digest
+
+    package = Path(budgetplan.__file__).parent
+    for part in ("planner/problem.py", "planner/neighbours.py", "planner/screen.py"):
+        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(package / part, tmp_path / part)
+    shutil.copytree(package / "relations", tmp_path / "relations")
+    before = code_digest(tmp_path)
+    assert before == code_digest(package)
+    changed = tmp_path / "relations" / "prototypes.py"
+    changed.write_text(changed.read_text() + "\n# a new definition\n")
+    code_digest.cache_clear()
+    assert code_digest(tmp_path) != before
