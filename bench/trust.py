@@ -27,6 +27,7 @@ import itertools
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from budgetplan.data.label_table import LabelTable
 from budgetplan.dataset import Dataset
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.sources import load_plan_data
+from budgetplan.planner.stats import GainStats, benjamini_hochberg, mean_ci
 from budgetplan.planner.study import StudyPlanner
 
 
@@ -49,6 +51,8 @@ def _config(args: argparse.Namespace, seed: int, **sim: Any) -> RecommendConfig:
 
 
 def _value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     for cast in (int, float):
         try:
             return cast(text)
@@ -69,6 +73,7 @@ def _run(cfg: RecommendConfig, data: Dataset) -> dict[str, Any]:
         "high": dict(zip(rows["class"], rows["gain_ci_high"].astype(float), strict=True)),
         "runs": dict(zip(rows["class"], rows["runs"].astype(int), strict=True)),
         "significant": sorted(rows.loc[rows["significant"].astype(bool), "class"]),
+        "diffs": _diffs(sim),
         "seconds": time.perf_counter() - t0,
     }
     print(
@@ -77,6 +82,15 @@ def _run(cfg: RecommendConfig, data: Dataset) -> dict[str, Any]:
         flush=True,
     )
     return out
+
+
+def _diffs(sim: Any) -> dict[str, dict[str, float]]:
+    """Per candidate, its paired gain in each draw ({draw index: candidate AUC - baseline})."""
+    base = {r.seed: float(r.auc) for r in sim.base_runs}
+    return {
+        c.label: {str(r.seed): float(r.auc) - base[r.seed] for r in ev.runs if r.seed in base}
+        for c, ev in sim.evidence.items()
+    }
 
 
 def _pairs_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -242,9 +256,77 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
     return {"summary": summary}
 
 
+def _stats_of(diffs: dict[str, float], max_draws: int | None) -> GainStats:
+    """Paired gain statistics from per-draw differences (draws below ``max_draws`` only)."""
+    x = np.array([v for k, v in diffs.items() if max_draws is None or int(k) < max_draws])
+    if x.size < 2:
+        return GainStats(float(x.mean()) if x.size else float("nan"), n_draws=int(x.size))
+    ci = mean_ci(x.tolist())
+    se = x.std(ddof=1) / np.sqrt(x.size)
+    p = float(stats.t.sf(x.mean() / se, x.size - 1)) if se > 0 else float(x.mean() <= 0)
+    return GainStats(ci.mean, ci.ci_low, ci.ci_high, p, int(x.size))
+
+
+def _decide(run: dict[str, Any], max_draws: int | None, min_gain: float) -> dict[str, Any]:
+    """A saved run's table recomputed from its per-draw gains: stats, BH, the decision rule."""
+    st = {c: _stats_of(d, max_draws) for c, d in run["diffs"].items()}
+    q = benjamini_hochberg([g.p_value for g in st.values()])
+    st = {c: replace(g, q_value=qi) for (c, g), qi in zip(st.items(), q, strict=True)}
+    return {
+        "gain": {c: g.gain for c, g in st.items()},
+        "low": {c: g.ci_low for c, g in st.items()},
+        "high": {c: g.ci_high for c, g in st.items()},
+        "runs": {c: g.n_draws for c, g in st.items()},
+        "significant": sorted(c for c, g in st.items() if g.significant(0.05, min_gain)),
+    }
+
+
+def _expected_coverage(n: int, n_ref: int) -> float:
+    """Coverage of an exactly calibrated 95 % t-interval over ``n`` draws when the mean it is
+    checked against is itself a mean over ``n_ref`` other draws (same spread per draw)."""
+    if n < 2:
+        return float("nan")
+    q = stats.t.ppf(0.975, n - 1) / np.sqrt(1 + n / n_ref)
+    return float(1 - 2 * stats.t.sf(q, n - 1))
+
+
+def analyse(args: argparse.Namespace) -> dict[str, Any]:
+    """Coverage and replication recomputed from saved runs' per-draw gains: each run's CIs
+    against the mean over every other saved draw (the other runs and ``--reference-from``), and
+    the decision rule at ``--max-draws`` draws with ``--min-gain``."""
+    runs = [r for f in args.runs_from.split(",") for r in json.loads(Path(f).read_text())["runs"]]
+    extra = (
+        json.loads(Path(args.reference_from).read_text())["reference"]
+        if args.reference_from
+        else None
+    )
+    decided = [_decide(r, args.max_draws, args.min_gain) for r in runs]
+    hits, expected, by_n = [], [], {}
+    for k, dec in enumerate(decided):
+        for c in dec["gain"]:
+            pool = [v for j, o in enumerate(runs) if j != k for v in o["diffs"].get(c, {}).values()]
+            pool += list(extra["diffs"].get(c, {}).values()) if extra else []
+            if len(pool) < 20 or not np.isfinite(dec["low"][c]):
+                continue
+            hit = bool(dec["low"][c] <= np.mean(pool) <= dec["high"][c])
+            hits.append(hit)
+            expected.append(_expected_coverage(dec["runs"][c], len(pool)))
+            by_n.setdefault(dec["runs"][c], []).append(hit)
+    summary = {
+        "coverage": float(np.mean(hits)),
+        "intervals": len(hits),
+        "coverage_if_calibrated": float(np.mean(expected)),
+        "coverage_by_draws": {n: [int(sum(h)), len(h)] for n, h in sorted(by_n.items())},
+        "significant_per_run": [d["significant"] for d in decided],
+        **_pairs_summary(decided),
+    }
+    print(json.dumps(summary, indent=2))
+    return {"summary": summary}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["replicate", "coverage", "power", "reference"])
+    ap.add_argument("what", choices=["replicate", "coverage", "power", "reference", "analyse"])
     ap.add_argument("--recipe", default="digits")
     ap.add_argument("--target", default="8")
     ap.add_argument("--partner", default="3", help="power: the planted superclass's other class")
@@ -256,11 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", type=Path, default=None, help="write the results as JSON")
     ap.add_argument("--runs-from", default=None, help="coverage: runs saved by `replicate --save`")
     ap.add_argument("--reference-from", default=None, help="coverage: a saved reference run")
+    ap.add_argument("--max-draws", type=int, default=None, help="analyse: draws below this only")
+    ap.add_argument("--min-gain", type=float, default=0.0, help="analyse: the rule's min_gain")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    result = {"replicate": replicate, "coverage": coverage, "power": power, "reference": reference}[
-        args.what
-    ](args)
+    steps = {"replicate": replicate, "coverage": coverage, "power": power, "reference": reference}
+    result = {**steps, "analyse": analyse}[args.what](args)
     result["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result["seconds"] = time.perf_counter() - t0
     if args.save:

@@ -82,7 +82,11 @@ class SimulationConfig:
     class is labelled in several sources (NIH + CheXpert), offer one candidate per source x class
     ("Effusion @ nih", "Effusion @ chexpert") instead of one for the class. ``decoy``: train a
     decoy candidate of random labels beside the real ones (a run where it comes out significant
-    is not trustworthy). ``executor``:
+    is not trustworthy). ``confirm_seeds``: draws that candidates still undecided after
+    ``max_seeds`` get (a positive gain not yet significant; None = no confirmation round).
+    ``redraw_split``: each draw also leaves out a random patient-wise share of the training
+    patients, as a redrawn train/validation split would (``budgetplan.planner.draws``).
+    ``executor``:
     ``local``, ``process`` (``workers`` processes) or ``ray`` (``ray_address``: None starts a
     local Ray, ``auto`` or an address joins a cluster; ``ray_gpus``: GPU share per task on CUDA).
     """
@@ -101,6 +105,8 @@ class SimulationConfig:
     ray_gpus: float = 1.0
     per_source: bool = True
     decoy: bool = True
+    confirm_seeds: int | None = None
+    redraw_split: bool = False
 
     def __post_init__(self) -> None:
         for key in ("pool_images", "val_images", "dim", "max_candidates"):
@@ -115,6 +121,8 @@ class SimulationConfig:
         check_number("simulation.ray_gpus", self.ray_gpus, low=0, low_open=True)
         check_bool("simulation.per_source", self.per_source)
         check_bool("simulation.decoy", self.decoy)
+        check_int("simulation.confirm_seeds", self.confirm_seeds, low=2, none=True)
+        check_bool("simulation.redraw_split", self.redraw_split)
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,9 @@ class SelectionConfig:
     """Greedy budgeted selection and the honesty rules.
 
     A candidate is recommendable only if its gain over the baseline is significantly above zero:
-    one-sided paired test across seeds with p < ``alpha`` AND the lower end of the two-sided
-    ``1 - alpha`` CI above 0, AND a mean gain above ``min_gain`` (target AUC; 0.001 = 0.1
-    points: a negligible but very regular difference can pass the test alone). Each greedy step
+    one-sided paired test across draws with p < ``alpha`` (Benjamini-Hochberg over the candidates)
+    AND the lower end of the two-sided ``1 - alpha`` CI above 0 and above ``min_gain`` (target
+    AUC; 0.001 = 0.1 points: the gain is confidently at least that large). Each greedy step
     keeps a class only if the new set also beats the current set (paired, same test).
     ``max_classes`` bounds the plan; ``greedy_width`` is how many of the best remaining singles
     are tried at each step. ``random_draws``: random class sets of equal cost trained for the

@@ -7,20 +7,25 @@ bound (it is confidently worse than the leader) or below ``min_gain`` (it is con
 worth it); the others go on to ``eta`` times as many draws, until ``max_seeds`` (a racing rule
 in the spirit of Hoeffding races, Maron & Moore 1994, with t-based bounds). A point estimate
 never drops a candidate, so a planted helpful class survives any unlucky early round whose CI
-still overlaps the leader's. Each round is one ``Runner.run`` call, so its candidates x draws
-train as one batched model, and every candidate reports the draws behind its number.
+still overlaps the leader's. Each round is one ``Runner.run`` call of the draws its candidates
+do not have yet, so its candidates x new draws train as one batched model, and every candidate
+reports the draws behind its number.
+
+Confirmation (``confirm_seeds``): a candidate whose gain looks positive but is not significant
+after ``max_seeds`` is the one whose verdict flips between independent runs of the study; the
+candidates still undecided then get draws up to ``confirm_seeds`` (bench/README.md, "Trust").
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from budgetplan.planner.draws import Draws
 from budgetplan.planner.runner import Runner, RunResult
 from budgetplan.planner.selection import SizedSet
-from budgetplan.planner.stats import GainStats, gain_stats
+from budgetplan.planner.stats import GainStats, benjamini_hochberg, gain_stats
 
 
 @dataclass
@@ -62,6 +67,20 @@ def still_in_race(evidence: Sequence[Evidence], min_gain: float = 0.0) -> list[b
     return keep
 
 
+def undecided(
+    evidence: Sequence[Evidence], alpha: float = 0.05, min_gain: float = 0.0
+) -> list[bool]:
+    """Candidates a confirmation round should decide: a mean gain above ``min_gain`` that is not
+    yet significant under Benjamini-Hochberg over ``evidence`` (the same rule as the output's)."""
+    q = benjamini_hochberg([e.stats.p_value for e in evidence])
+    return [
+        math.isfinite(e.gain)
+        and e.gain > min_gain
+        and not replace(e.stats, q_value=qi).significant(alpha, min_gain)
+        for e, qi in zip(evidence, q, strict=True)
+    ]
+
+
 def race(
     runner: Runner,
     draws: Draws,
@@ -73,30 +92,83 @@ def race(
     eta: int = 2,
     alpha: float = 0.05,
     min_gain: float = 0.0,
+    confirm_seeds: int | None = None,
 ) -> tuple[list[RunResult], list[Evidence]]:
-    """Run the race; returns the baseline's runs and one :class:`Evidence` per candidate."""
+    """Run the race; returns the baseline's runs and one :class:`Evidence` per candidate.
+
+    Each round trains only the draws its candidates do not have yet. With ``confirm_seeds``
+    (> ``max_seeds``), the candidates still :func:`undecided` at the end get draws up to it."""
     evidence = [Evidence(z) for z in candidates]
     alive = list(range(len(candidates)))
     base_runs: list[RunResult] = []
     schedule = seed_schedule(initial_seeds, max_seeds, eta)
+    done = 0
     for r, n_seeds in enumerate(schedule):
-        seeds = range(n_seeds)
-        specs = draws.specs(baseline, seeds)
-        for i in alive:
-            specs += draws.specs(evidence[i].sized, seeds)
-        results = runner.run(
-            specs, label=f"round {r + 1}/{len(schedule)}: {len(alive)} candidates x {n_seeds} draws"
+        label = f"round {r + 1}/{len(schedule)}: {len(alive)} candidates x {n_seeds} draws"
+        base_runs = _extend(
+            runner,
+            draws,
+            baseline,
+            base_runs,
+            evidence,
+            which=alive,
+            span=(done, n_seeds),
+            alpha=alpha,
+            label=label,
         )
-        base_runs = results[:n_seeds]
-        for j, i in enumerate(alive):
-            ev = evidence[i]
-            ev.runs = results[n_seeds * (j + 1) : n_seeds * (j + 2)]
-            ev.stats = gain_stats(ev.runs, base_runs, alpha)
-            ev.rounds = r + 1
+        for i in alive:
+            evidence[i].rounds = r + 1
+        done = n_seeds
         if r + 1 < len(schedule):
             keep = still_in_race([evidence[i] for i in alive], min_gain)
             for i, k in zip(alive, keep, strict=True):
                 if not k:
                     evidence[i].dropped_in = r + 1
             alive = [i for i, k in zip(alive, keep, strict=True) if k]
+    if confirm_seeds is not None and confirm_seeds > done:
+        open_ = undecided(evidence, alpha, min_gain)
+        todo = [i for i in alive if open_[i]]
+        if todo:
+            label = f"confirmation: {len(todo)} undecided candidates x {confirm_seeds} draws"
+            base_runs = _extend(
+                runner,
+                draws,
+                baseline,
+                base_runs,
+                evidence,
+                which=todo,
+                span=(done, confirm_seeds),
+                alpha=alpha,
+                label=label,
+            )
+            for i in todo:
+                evidence[i].rounds += 1
     return base_runs, evidence
+
+
+def _extend(
+    runner: Runner,
+    draws: Draws,
+    baseline: SizedSet,
+    base_runs: list[RunResult],
+    evidence: list[Evidence],
+    *,
+    which: list[int],
+    span: tuple[int, int],
+    alpha: float,
+    label: str,
+) -> list[RunResult]:
+    """Train the baseline and the candidates ``which`` in draws ``span[0]..span[1]-1`` (one
+    batched call), add the runs, refresh their paired stats; returns the baseline's runs."""
+    new = range(*span)
+    specs = draws.specs(baseline, new)
+    for i in which:
+        specs += draws.specs(evidence[i].sized, new)
+    results = runner.run(specs, label=label)
+    k = len(new)
+    base_runs = [*base_runs, *results[:k]]
+    for j, i in enumerate(which):
+        ev = evidence[i]
+        ev.runs = [*ev.runs, *results[k * (j + 1) : k * (j + 2)]]
+        ev.stats = gain_stats(ev.runs, base_runs, alpha)
+    return base_runs

@@ -46,7 +46,9 @@ class Action:
 
     ``n_images``: how many images the real study would annotate (the plan's count); the
     simulation may use fewer ids (a subsampled pool). ``kind`` is ``annotate-class`` or
-    ``annotate-target`` ("annotate more target images").
+    ``annotate-target`` ("annotate more target images"). ``labels``: the action's own values
+    for ``image_ids`` (same order) instead of the reference's, e.g. the decoy's random labels,
+    redrawn in every draw of the study (``budgetplan.planner.draws``); None = the reference.
     """
 
     class_name: str
@@ -54,9 +56,17 @@ class Action:
     kind: str = ANNOTATE_CLASS
     source: str | None = None
     n_images: int | None = None
+    labels: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.image_ids):
+            raise BudgetplanError(
+                f"assembly: action {self.class_name!r} has {len(self.labels)} labels "
+                f"for {len(self.image_ids)} images"
+            )
 
     def key(self) -> str:
-        return _action_key(self.kind, self.class_name, self.source, self.image_ids)
+        return _action_key(self.kind, self.class_name, self.source, self.image_ids, self.labels)
 
 
 @dataclass(frozen=True)
@@ -120,10 +130,15 @@ class Assembly:
         out[rows, t] = values[rows, t]
         for action in self.actions:
             c = _col(classes, action.class_name)
-            rows = _rows(index, action.image_ids)
+            pos = _positions(index, action.image_ids)
+            found = pos >= 0
+            rows = pos[found]
+            own = None if action.labels is None else np.asarray(action.labels, np.float32)[found]
             if action.source is not None and source is not None:
-                rows = rows[np.asarray(source)[rows] == action.source]
-            out[rows, c] = values[rows, c]
+                same = np.asarray(source)[rows] == action.source
+                rows = rows[same]
+                own = None if own is None else own[same]
+            out[rows, c] = values[rows, c] if own is None else own
         return out
 
 
@@ -147,10 +162,20 @@ def _base_hasher(target: str, base_ids: tuple[str, ...]) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def _action_key(kind: str, class_name: str, source: str | None, image_ids: tuple[str, ...]) -> str:
+def _action_key(
+    kind: str,
+    class_name: str,
+    source: str | None,
+    image_ids: tuple[str, ...],
+    labels: tuple[float, ...] | None = None,
+) -> str:
     h = hashlib.sha256()
     h.update(f"{kind}|{class_name}|{source}|".encode())
-    h.update("\n".join(sorted(image_ids)).encode())
+    if labels is None:
+        h.update("\n".join(sorted(image_ids)).encode())
+    else:  # own labels (the decoy's): the key is of (image, label) pairs
+        pairs = sorted(zip(image_ids, labels, strict=True))
+        h.update("\n".join(f"{i}={v:g}" for i, v in pairs).encode())
     return h.hexdigest()[:16]
 
 
@@ -176,10 +201,15 @@ def _col(classes: Sequence[str], name: str) -> int:
     return classes.index(name)
 
 
-def _rows(index: pd.Index, ids: Sequence[str]) -> np.ndarray:
+def _positions(index: pd.Index, ids: Sequence[str]) -> np.ndarray:
+    """Row of each id in ``index`` (-1 where absent)."""
     if not len(ids):
         return np.zeros(0, dtype=np.int64)
-    pos = index.get_indexer(np.asarray(ids, dtype=object).astype(str))
+    return np.asarray(index.get_indexer(np.asarray(ids, dtype=object).astype(str)))
+
+
+def _rows(index: pd.Index, ids: Sequence[str]) -> np.ndarray:
+    pos = _positions(index, ids)
     return pos[pos >= 0]
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET
+from budgetplan.planner.draws import redrawn
 from budgetplan.planner.plan import AnnotationPlan, PlanAction, provenance_now
 from budgetplan.planner.positives import expected_positives, real_prevalence
 from budgetplan.planner.selection import DECOY_KIND, Candidate, GreedyStep, RandomControl
@@ -265,6 +266,7 @@ def _evidence(planner: StudyPlanner, simulation: Simulation) -> dict[str, Any]:
             "test_images": len(problem.y_test),
             "test_positives": int(np.sum(problem.y_test == 1)),
             "dim": int(problem.x_train.shape[1]),
+            "redrawn": redrawn(planner.config.simulation.redraw_split),
         },
         "notes": planner.notes,
     }
@@ -310,7 +312,7 @@ def _answer(
     target = planner.problem.target
     alpha, min_gain = planner.config.selection.alpha, planner.config.selection.min_gain
     if not steps:
-        floor = f", and gain above {min_gain * 100:.1f} points" if min_gain > 0 else ""
+        floor = f" and above {min_gain * 100:.1f} points" if min_gain > 0 else ""
         return (
             f"No class is worth its cost for {target}: no candidate's measured gain is "
             f"significantly above zero (one-sided paired test across draws, Benjamini-Hochberg "

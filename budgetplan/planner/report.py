@@ -98,7 +98,7 @@ def render(rec: Any) -> str:
         "CI low > 0):"
     )
     out.append(render_table(rec.table, plan.unit))
-    out.append(f"Each draw of the study redraws {REDRAWN}.")
+    out.append(f"Each draw of the study redraws {sim.get('redrawn', REDRAWN)}.")
     pred = rec.predictor
     if pred.rho:
         rhos = ", ".join(f"{k} {v:+.2f}" for k, v in pred.rho.items() if math.isfinite(v))

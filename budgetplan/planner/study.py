@@ -187,6 +187,7 @@ class StudyPlanner:
             knn=knn,
             target_positives=config.target_positives,
             seed=config.seed,
+            redraw_split=config.simulation.redraw_split,
         )
         first = self.draws.draw(0)
         stage("sizing every candidate to the budget")
@@ -319,6 +320,7 @@ class StudyPlanner:
             eta=sim.eta,
             alpha=config.selection.alpha,
             min_gain=config.selection.min_gain,
+            confirm_seeds=sim.confirm_seeds,
         )
         q_values = benjamini_hochberg([e.stats.p_value for e in evidence])
         for ev, q in zip(evidence, q_values, strict=True):

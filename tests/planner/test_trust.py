@@ -150,3 +150,105 @@ def test_benjamini_hochberg_by_hand() -> None:
     stats = GainStats(gain=0.02, ci_low=0.01, ci_high=0.03, p_value=0.01, n_draws=6)
     assert stats.significant(0.05)
     assert not replace(stats, q_value=0.2).significant(0.05)  # significant alone, not among many
+
+
+def test_the_decoy_labels_are_redrawn_in_every_draw(toy_data, fake_trainer) -> None:
+    planner = StudyPlanner(_cfg(), toy_data, job_fn=fake_trainer)
+    decoy = next(c for c in planner.trained if c.class_name == DECOY)
+    p = planner.problem
+
+    def labels(draw: int) -> np.ndarray:
+        a = planner.draws.assembly(planner.sized[decoy], draw)
+        y = a.apply((p.y_train, p.train_ids, p.classes))
+        return y[:, p.classes.index(DECOY)]
+
+    l0, l0_again, l1 = labels(0), labels(0), labels(1)
+    np.testing.assert_array_equal(l0, l0_again)  # a draw is reproducible
+    both = ~np.isnan(l0) & ~np.isnan(l1)
+    assert both.sum() > 20 and (l0[both] != l1[both]).any()  # same images, other labels
+    prevalence = float(np.nanmean(p.y_train[:, p.classes.index(DECOY)]))
+    assert abs(np.nanmean(l1) - prevalence) < 0.15
+    # the reference labels of the decoy column are never what a draw trains on
+    a1 = planner.draws.assembly(planner.sized[decoy], 1)
+    assert a1.actions[0].labels is not None
+    assert a1.key() != replace(a1.actions[0], labels=None).key()
+
+
+def test_action_labels_by_hand() -> None:
+    from budgetplan.planner.assembly import Action, Assembly
+
+    values = np.array([[1, 0], [0, 0], [0, 1]], np.float32)
+    a = Assembly("T", ("a",), (Action("D", ("c", "zz", "b"), labels=(0.0, 1.0, 1.0)),))
+    out = a.apply((values, ["a", "b", "c"], ["T", "D"]))
+    np.testing.assert_array_equal(out[:, 0], [1, np.nan, np.nan])
+    np.testing.assert_array_equal(out[:, 1], [np.nan, 1, 0])  # own labels, "zz" is absent
+    with pytest.raises(Exception, match="2 labels for 1 images"):
+        Action("D", ("a",), labels=(0.0, 1.0))
+
+
+def test_redraw_split_leaves_out_whole_patients_per_draw(toy_data, fake_trainer) -> None:
+    cfg = _cfg(target_positives=10).with_overrides(simulation={"redraw_split": True})
+    planner = StudyPlanner(cfg, toy_data, job_fn=fake_trainer)
+    draws, table = planner.draws, planner.problem.train_table
+    share = draws.left_out_share
+    assert 0 < share < 0.5
+    patients = dict(zip(table.ids, np.asarray(table.patient).astype(str), strict=True))
+    n_patients = len(set(patients.values()))
+    out0, out1 = set(draws.draw(0).left_out), set(draws.draw(1).left_out)
+    assert out0 != out1
+    for out in (out0, out1):
+        gone = {patients[i] for i in out}
+        assert len(gone) == round(share * n_patients)
+        assert out == {i for i, q in patients.items() if q in gone}  # every image of a patient
+    good = next(c for c in planner.trained if c.class_name == "good")
+    a0 = draws.assembly(planner.sized[good], 0)
+    assert not out0 & set(a0.base_ids)
+    assert not out0 & set(a0.actions[0].image_ids)
+    off = StudyPlanner(_cfg(target_positives=10), toy_data, job_fn=fake_trainer)
+    assert off.draws.draw(0).left_out.size == 0
+
+
+def test_significant_needs_the_lower_bound_above_min_gain() -> None:
+    # mean above the floor but the CI straddles it: not confidently worth it
+    borderline = GainStats(gain=0.012, ci_low=0.004, ci_high=0.020, p_value=0.001, n_draws=12)
+    assert borderline.significant(0.05)
+    assert not borderline.significant(0.05, min_gain=0.005)
+    assert replace(borderline, ci_low=0.006).significant(0.05, min_gain=0.005)
+
+
+def test_undecided_candidates_by_hand() -> None:
+    from budgetplan.planner.allocation import undecided
+
+    def ev(gain: float, low: float, p: float) -> Evidence:
+        return Evidence(sized=None, stats=GainStats(gain, low, gain + 0.01, p, 12))  # type: ignore[arg-type]
+
+    clear = ev(0.02, 0.01, 0.0001)  # q = 0.0004: significant, decided
+    borderline = ev(0.01, 0.001, 0.02)  # q = 0.04 ... 4 tests: 0.02 * 4 / 2 = 0.04 < 0.05
+    straddles = ev(0.004, -0.002, 0.10)  # positive, not significant: undecided
+    harmful = ev(-0.01, -0.02, 0.99)  # negative: nothing to confirm
+    assert undecided([clear, borderline, straddles, harmful]) == [False, False, True, False]
+    # a floor makes the borderline one undecided (its lower bound is below 0.005)
+    assert undecided([clear, borderline, straddles, harmful], min_gain=0.005) == [
+        False,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_confirmation_adds_draws_to_undecided_candidates_only(toy_data, fake_trainer) -> None:
+    cfg = _cfg().with_overrides(simulation={"confirm_seeds": 10})
+    planner = StudyPlanner(cfg, toy_data, job_fn=fake_trainer)
+    sim = planner.simulate()
+    assert len(sim.base_runs) in (6, 10)
+    for e in sim.evidence.values():
+        assert e.n_runs in (3, 6, 10)
+        assert sorted(r.seed for r in e.runs) == list(range(e.n_runs))  # each draw once
+        if e.n_runs == 10:
+            assert e.gain > 0
+    good = next(e for c, e in sim.evidence.items() if c.class_name == "good")
+    assert good.stats.significant(0.05) and good.n_runs == 6  # decided: no extra draws
+    # rounds train only the draws a candidate lacks: 3 + 3 new draws, never 3 + 6
+    assert planner.runner.n_trained == sum(e.n_runs for e in sim.evidence.values()) + len(
+        sim.base_runs
+    )
