@@ -117,7 +117,8 @@ def _pairs_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
 def replicate(args: argparse.Namespace) -> dict[str, Any]:
     data = load_plan_data(load_recipe(args.recipe).data)
     print(f"replicate: {args.recipe}, target {args.target}, {args.runs} runs", flush=True)
-    runs = [_run(_config(args, s), data) for s in range(args.runs)]
+    seeds = range(args.first_seed, args.first_seed + args.runs)
+    runs = [_run(_config(args, s), data) for s in seeds]
     summary = _pairs_summary(runs)
     print(json.dumps(summary, indent=2))
     return {"runs": runs, "summary": summary}
@@ -331,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="8")
     ap.add_argument("--partner", default="3", help="power: the planted superclass's other class")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="replicate: recipe seeds from here")
     ap.add_argument("--draws", type=int, default=8)
     ap.add_argument("--reference-draws", type=int, default=20)
     ap.add_argument("--train", nargs="*", default=[], help="train overrides, e.g. stopping=fixed")

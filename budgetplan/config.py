@@ -261,6 +261,7 @@ QUICK_SIMULATION: dict[str, Any] = {
     "dim": 32,
     "initial_seeds": 2,
     "max_seeds": 2,
+    "confirm_seeds": None,  # quick: no confirmation round
 }
 QUICK_SELECTION: dict[str, Any] = {"greedy_width": 1, "random_draws": 1}
 QUICK_TRAIN: dict[str, Any] = {

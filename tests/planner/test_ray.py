@@ -54,7 +54,7 @@ def ray_cluster():
 def _small_digits():
     """The digits recipe with small settings (as the planner tests use): seconds, not minutes."""
     return load_recipe("digits").with_overrides(
-        simulation={"initial_seeds": 2, "max_seeds": 2, "max_candidates": 2},
+        simulation={"initial_seeds": 2, "max_seeds": 2, "max_candidates": 2, "confirm_seeds": None},
         selection={"max_classes": 2, "greedy_width": 1, "random_draws": 1},
         train={"max_epochs": 4, "patience": 4, "hidden": 32},
     )
