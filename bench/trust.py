@@ -9,15 +9,19 @@ other runs' (``budgetplan.planner.draws``).
     python bench/trust.py power     --recipe digits --target 8 --runs 5
     python bench/trust.py reference --recipe digits --target 8 --draws 8
     python bench/trust.py replicate --recipe digits --target 8 --runs 5 --train stopping=fixed
+    python bench/trust.py analyse --runs-from rep8.json --reference-from ref8.json --max-draws 12
 
 ``replicate``: share of recommended (significant) classes recommended again by another run,
 rank correlation of per-class gains between runs, and the share of runs whose decoy came out
 significant. ``coverage``: share of candidates whose 95 % CI from one run covers their mean gain
 over ``--reference-draws`` draws of a separate run. ``power``: a planted helpful class (the
 target's superclass, e.g. "8 or 3", labelled like any class) and how often it is recommended.
-``reference``: a plain trainer written apart from budgetplan.methods (full-batch Adam, masked
-BCE, fixed steps, no early stopping) on the planner's own draws; rank correlation of its
-per-class gains with the planner's.
+``analyse``: a saved run's table recomputed from its per-draw gains (``--max-draws``,
+``--min-gain``), coverage against the mean over every other saved draw, beside the coverage an
+exactly calibrated CI would reach against that (noisy) mean. ``reference``: a plain trainer
+written apart from budgetplan.methods (full-batch Adam, masked BCE, fixed steps, no early
+stopping) on the planner's own draws; rank correlation of its per-class gains with the
+planner's.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def _config(args: argparse.Namespace, seed: int, **sim: Any) -> RecommendConfig:
 def _value(text: str) -> Any:
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
+    if text.lower() in ("null", "none"):
+        return None
     for cast in (int, float):
         try:
             return cast(text)
