@@ -129,7 +129,7 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
             "seeds": None,
             "target_positives": None,  # None: the recipe's value
             "quick": sup.quick_mode(),
-            "executor": "local",
+            "executor": "auto",
             "ray_address": "",
         },
     )
@@ -164,13 +164,14 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
     )
     with st.expander("Where the runs train"):
         e1, e2 = st.columns(2)
-        executors = ["local", "process", "ray"]
+        executors = ["auto", "local", "process", "ray"]
         executor = e1.selectbox(
             "Executor",
             executors,
             index=executors.index(saved["executor"]),
             key="w_executor",
-            help='local (this process), process (a pool), ray (pip install -e ".[ray]")',
+            help="auto (a process per core for a large enough problem, else this process), "
+            'local (this process), process (a pool), ray (pip install -e ".[ray]")',
         )
         address = e2.text_input(
             "Ray address",

@@ -40,7 +40,7 @@ from budgetplan.validation import (
 RECIPE_DIR = PROJECT_ROOT / "recipes"
 DEFAULT_RECIPE = "nih-nodule"
 DATA_KINDS = ("demo", "store", "digits", "nih-chexpert")
-EXECUTORS = ("local", "process", "ray")
+EXECUTORS = ("auto", "local", "process", "ray")
 COST_KEYS = ("label_cost", "default_label_cost", "image_read_cost", "unit")
 
 T = TypeVar("T")
@@ -78,7 +78,8 @@ class SimulationConfig:
     keep). Successive halving: every candidate gets ``initial_seeds`` runs, then the top
     ``1/eta`` get ``eta`` times more, until ``max_seeds``. ``max_candidates``: how many of the
     relation-screened candidates are trained at all (the rest are ordered by the gain predictor).
-    ``max_replicas``: replicas per batched training call (memory bound). ``per_source``: when a
+    ``max_replicas``: replicas per job, one batched training call (the unit an executor runs in
+    parallel; the same for every executor, so results never depend on it). ``per_source``: when a
     class is labelled in several sources (NIH + CheXpert), offer one candidate per source x class
     ("Effusion @ nih", "Effusion @ chexpert") instead of one for the class. ``decoy``: train a
     decoy candidate of random labels beside the real ones (a run where it comes out significant
@@ -86,8 +87,9 @@ class SimulationConfig:
     ``max_seeds`` get (a positive gain not yet significant; None = no confirmation round).
     ``redraw_split``: each draw also leaves out a random patient-wise share of the training
     patients, as a redrawn train/validation split would (``budgetplan.planner.draws``).
-    ``executor``:
-    ``local``, ``process`` (``workers`` processes) or ``ray`` (``ray_address``: None starts a
+    ``executor``: ``auto`` (``workers`` processes, at most the cores, when the machine has
+    several and the problem at least 5,000 training rows; else local), ``local``,
+    ``process`` (``workers`` processes) or ``ray`` (``ray_address``: None starts a
     local Ray, ``auto`` or an address joins a cluster; ``ray_gpus``: GPU share per task on CUDA).
     """
 
@@ -98,8 +100,8 @@ class SimulationConfig:
     max_seeds: int = 6
     eta: int = 2
     max_candidates: int | None = None
-    max_replicas: int = 64
-    executor: str = "local"
+    max_replicas: int = 8
+    executor: str = "auto"
     workers: int = 2
     ray_address: str | None = None
     ray_gpus: float = 1.0

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from budgetplan.config import EXECUTORS
 from budgetplan.errors import BudgetplanError
 
 if TYPE_CHECKING:
@@ -78,9 +79,11 @@ def add_executor_arguments(p: argparse.ArgumentParser, default: str | None) -> N
     p.add_argument(
         "--executor",
         default=default,
-        choices=["local", "process", "ray"],
-        help="where jobs run: local (this process), process (a pool of processes) or ray (a local "
-        "Ray or a cluster; needs the 'ray' extra); default: " + (default or "the recipe's"),
+        choices=list(EXECUTORS) if default is None else [e for e in EXECUTORS if e != "auto"],
+        help="where jobs run: auto (a process per core when the machine has several and the "
+        "problem is large enough to pay for starting them, else this process), local (this "
+        "process), process (a pool of processes) or ray (a local Ray or a cluster; needs the "
+        "'ray' extra); default: " + (default or "the recipe's"),
     )
     p.add_argument(
         "--ray-address",

@@ -39,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     cache = RunCache(enabled=not args.no_cache)
     check_outputs(args, args.csv, cache)
     with tqdm_progress(desc="simulating", unit="run") as progress:
-        s = StudyPlanner(
+        with StudyPlanner(
             cfg,
             load_plan_data(cfg.data, progress),
             progress=progress,
             cache=cache,
-        )
-        simulation = s.simulate()
+        ) as s:
+            simulation = s.simulate()
     table, report = simulation.table, simulation.predictor
     if s.data.simulated:
         from budgetplan.planner.report import simulated_note

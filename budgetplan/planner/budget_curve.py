@@ -120,9 +120,19 @@ def budget_curve(
     from budgetplan.planner.runner import execute_job
     from budgetplan.planner.study import StudyPlanner
 
-    planner = StudyPlanner(
+    with StudyPlanner(
         config, data, cache=cache, job_fn=job_fn or execute_job, progress=progress
-    )
+    ) as planner:
+        return _curve(planner, plan, budgets, config)
+
+
+def _curve(
+    planner: StudyPlanner,
+    plan: AnnotationPlan,
+    budgets: Sequence[float],
+    config: RecommendConfig,
+) -> pd.DataFrame:
+    """The curve's rows, trained through ``planner``'s runner (see :func:`budget_curve`)."""
     members = plan_candidates(planner, plan)
     drawn = "the plan's classes"
     if not members:

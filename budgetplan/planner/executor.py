@@ -2,34 +2,64 @@
 
 Interface (the hook for a distributed engine): an executor has ``map(fn, jobs)`` that calls
 ``fn(job)`` for every job and yields ``(index, result)`` pairs *as they finish*, in any order.
-Two optional members: ``parallelism`` (how many jobs run at once; the runner splits a round
-into at least that many jobs) and ``share(values) -> values`` (store the arrays every job
-reads once, e.g. in Ray's object store, and give the handles jobs carry instead).
+Two optional members: ``parallelism`` (how many jobs run at once) and ``share(values) ->
+values`` (store the arrays every job reads once, e.g. in Ray's object store, and give the
+handles jobs carry instead). How a round is cut into jobs never depends on the executor (the
+runner's ``max_replicas``), so every executor gives the same numbers to the bit.
 
-``LocalExecutor`` runs them in this process, one after the other (the default: the embedded
-demo needs nothing else). ``ProcessExecutor`` runs them in a pool of worker processes.
+``LocalExecutor`` runs them in this process, one after the other. ``ProcessExecutor`` runs them
+in a pool of worker processes started on first use and kept for the later rounds.
 ``RayExecutor`` (:mod:`budgetplan.planner.ray_executor`, loaded only when asked for) runs them
-as Ray tasks on a local Ray or a cluster. Jobs and ``fn`` must be picklable (they are: numpy
-arrays, dataclasses and a module-level function).
+as Ray tasks on a local Ray or a cluster. ``auto`` (the default) is a ``ProcessExecutor`` over
+this machine's cores when it has more than one, the problem has at least :data:`AUTO_MIN_ROWS`
+training rows (enough work per job to pay for starting the workers) and the entry point allows
+worker processes (:func:`processes_allowed`: the ``budgetplan`` command does; a spawned worker
+re-imports the caller's main script, which a library user's script without an
+``if __name__ == "__main__":`` guard cannot take), else local. Jobs and ``fn`` must be
+picklable (they are: numpy arrays, dataclasses and a module-level function).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
 
+from budgetplan.config import EXECUTORS
 from budgetplan.errors import BudgetplanError
 
 if TYPE_CHECKING:
     from budgetplan.config import SimulationConfig
 
-EXECUTORS = ("local", "process", "ray")
+
+AUTO_MIN_ROWS = 5_000
+"""``auto`` uses worker processes from this many training rows on (the embedded default has
+12,000; the digits recipe ~1,200 and the tests' problems fewer, where starting workers that
+import torch costs more than it saves: bench/README.md, "Executors")."""
 
 
 class Executor(Protocol):
     def map(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
+
+
+_PROCESSES_ALLOWED = False
+
+
+@contextlib.contextmanager
+def processes_allowed() -> Iterator[None]:
+    """Within this block ``auto`` may start worker processes (the CLI's commands run in one)."""
+    global _PROCESSES_ALLOWED
+    before, _PROCESSES_ALLOWED = _PROCESSES_ALLOWED, True
+    try:
+        yield
+    finally:
+        _PROCESSES_ALLOWED = before
 
 
 class LocalExecutor:
@@ -43,20 +73,96 @@ class LocalExecutor:
 
 
 class ProcessExecutor:
-    """Run jobs in ``workers`` spawned processes; results are yielded as each job finishes."""
+    """Run jobs in ``workers`` spawned processes; results are yielded as each job finishes.
+
+    The pool starts at :meth:`start` or on the first round with more than one job, and is kept
+    for the later rounds
+    (a worker imports torch once, not once a round); a round of one job runs in this process.
+    Workers ignore SIGINT, so Ctrl-C reaches only this process, which stops them (``close``,
+    also at exit). A worker that dies (killed, out of memory) is one :class:`BudgetplanError`;
+    the runs finished before it are cached.
+    """
 
     def __init__(self, workers: int = 2) -> None:
         self.workers = max(1, int(workers))
         self.parallelism = self.workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def start(self) -> None:
+        """Start the workers now (each imports torch) instead of on the first round."""
+        self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            with _sigint_ignored():  # workers inherit SIGINT ignored from their first instant
+                pool = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=ctx, initializer=_ignore_sigint
+                )
+                for _ in range(self.workers):  # spawns every worker now, in this thread
+                    pool.submit(os.getpid)
+            self._pool = pool
+            self._finalizer = weakref.finalize(self, _stop_pool, pool)
+        return self._pool
 
     def map(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
-            pending = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+        if len(jobs) <= 1 or self.workers == 1:
+            yield from LocalExecutor().map(fn, jobs)
+            return
+        pool = self._start()
+        pending: dict[Future[Any], int] = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+        try:
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield pending.pop(fut), fut.result()
+        except BrokenProcessPool as exc:
+            self.close()
+            raise BudgetplanError(
+                "a simulation worker process died (killed, or out of memory); the runs it "
+                "finished are cached: run the command again to resume, or use --executor local"
+            ) from exc
+        finally:
+            if pending:  # left early (Ctrl-C, an error, the caller stopped): stop the workers
+                self.close()
+
+    def close(self) -> None:
+        """Stop the workers (running jobs included); the next round starts new ones."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._pool = None
+        self._finalizer = None
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the block spawns processes (main thread only; elsewhere a no-op)."""
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (e.g. the app's script thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (no traceback from a worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    processes = list(getattr(pool, "_processes", {}).values())  # running jobs are not waited for
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 def make_executor(
@@ -68,7 +174,9 @@ def make_executor(
     task_cpus: float = 1.0,
     task_gpus: float = 1.0,
 ) -> Executor:
-    """``"local"``, ``"process"`` (``workers`` processes) or ``"ray"`` (imports Ray only then).
+    """``"local"``, ``"process"`` (``workers`` processes) or ``"ray"`` (imports Ray only then);
+    ``"auto"`` is ``process`` over this machine's cores when it has more than one and
+    :func:`processes_allowed`, else local (``executor_for`` also looks at the problem's size).
 
     Ray: ``ray_address`` None starts a local Ray, ``"auto"`` / an address joins a cluster; each
     task asks for ``task_cpus`` CPUs and, on a GPU ``device``, ``task_gpus`` GPUs (a fraction
@@ -84,13 +192,36 @@ def make_executor(
         return ProcessExecutor(workers)
     if kind == "local":
         return LocalExecutor()
+    if kind == "auto":
+        cores = os.cpu_count() or 1
+        allowed = _PROCESSES_ALLOWED and cores > 1
+        return ProcessExecutor(cores) if allowed else LocalExecutor()
     raise BudgetplanError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
 
 
-def executor_for(sim: SimulationConfig, device: str = "auto", threads: int = 1) -> Executor:
-    """The executor a recipe's ``simulation`` section asks for (a task uses ``threads`` CPUs)."""
+def _on_gpu(device: str) -> bool:
+    from budgetplan.methods.device import resolve_device
+
+    return resolve_device(device).type != "cpu"
+
+
+def executor_for(
+    sim: SimulationConfig, device: str = "auto", threads: int = 1, *, train_rows: int | None = None
+) -> Executor:
+    """The executor a recipe's ``simulation`` section asks for (a task uses ``threads`` CPUs).
+
+    ``auto`` with fewer than :data:`AUTO_MIN_ROWS` ``train_rows``, on a GPU (where one process
+    keeps the device busy) or outside :func:`processes_allowed` is local; otherwise
+    ``sim.workers`` processes (at most the cores)."""
+    kind = sim.executor
+    if kind == "auto":
+        cores = os.cpu_count() or 1
+        small = train_rows is not None and train_rows < AUTO_MIN_ROWS
+        if not _PROCESSES_ALLOWED or small or cores < 2 or _on_gpu(device):
+            return LocalExecutor()
+        return ProcessExecutor(min(sim.workers, cores))
     return make_executor(
-        sim.executor,
+        kind,
         sim.workers,
         ray_address=sim.ray_address,
         device=device,

@@ -82,5 +82,5 @@ def recommend(
     if data.default_target and config.target == RecommendConfig.target:
         if config.target not in data.labels.classes:
             config = config.with_overrides(target=data.default_target)
-    planner = StudyPlanner(config, data, cache=cache, job_fn=job_fn, progress=progress)
-    return planner.recommend()
+    with StudyPlanner(config, data, cache=cache, job_fn=job_fn, progress=progress) as planner:
+        return planner.recommend()

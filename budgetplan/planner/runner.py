@@ -7,8 +7,10 @@ groups the rest into jobs of at most ``max_replicas`` replicas. Each job is ONE 
 K candidates x S seeds of a round train as one batched model. Jobs go through an executor
 (``budgetplan.planner.executor``) and every finished job's runs are written to the cache at once,
 so an interrupted simulation keeps what it finished. An executor that runs jobs elsewhere gets
-the arrays every job shares once (``executor.share``: Ray's object store) and a round split into
-at least ``executor.parallelism`` jobs.
+the arrays every job shares once (``executor.share``: Ray's object store). How a round is cut
+into jobs depends only on ``max_replicas`` (never on the executor), and batched training gives a
+replica the same weights only up to float round-off in batches of other sizes, so this is what
+makes every executor give the same numbers to the bit.
 
 Each run records the target's ROC AUC and average precision on the test split (all labels,
 never masked). Gains over the baseline are paired by seed (``budgetplan.planner.stats``).
@@ -124,7 +126,7 @@ class Runner:
         *,
         cache: RunCache | None = None,
         executor: Executor | None = None,
-        max_replicas: int = 64,
+        max_replicas: int = 8,
         job_fn: JobFn = execute_job,
         progress: ProgressFn | None = None,
     ) -> None:
@@ -232,10 +234,7 @@ class Runner:
 
     def _train(self, todo: dict[str, RunSpec], label: str) -> dict[str, RunResult]:
         items = list(todo.items())
-        size = self.max_replicas
-        parallel = int(getattr(self.executor, "parallelism", 1))
-        if parallel > 1:  # enough jobs to keep every worker busy
-            size = min(size, -(-len(items) // parallel))
+        size = self.max_replicas  # never the executor's parallelism: results must not depend on it
         groups = [items[i : i + size] for i in range(0, len(items), size)]
         p = self.problem
         total = len(items)
@@ -260,6 +259,8 @@ class Runner:
             done += len(group)
         results: dict[str, RunResult] = {}
         finished = 0
+        if self.progress is not None:  # the round's bar from its start, not its first job
+            self.progress(0, total, label)
         t0 = time.perf_counter()
         for gi, rows in self.executor.map(self.job_fn, jobs):
             for (key, spec), rec in zip(groups[gi], rows, strict=True):

@@ -45,7 +45,7 @@ from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.costs import CostModel
 from budgetplan.planner.draws import Draws
-from budgetplan.planner.executor import executor_for
+from budgetplan.planner.executor import ProcessExecutor, executor_for
 from budgetplan.planner.plan import AnnotationPlan
 from budgetplan.planner.predictor import PredictorReport, fit_predictor, predict_gains
 from budgetplan.planner.prepared import PreparedCache, prepared_key
@@ -167,6 +167,14 @@ class StudyPlanner:
         )
         self._note_pool()
         n_dropped = self._n_dropped()
+        executor = executor_for(
+            config.simulation,
+            config.device,
+            config.train.threads or 1,
+            train_rows=len(self.problem.train_ids),
+        )
+        if isinstance(executor, ProcessExecutor):
+            executor.start()  # workers import torch while the set-up below runs
         stage("nearest neighbours of the pool")
         knn = self._pool_knn()
         stage("relations of every class to the target")
@@ -204,7 +212,7 @@ class StudyPlanner:
             self.problem,
             config.train,
             cache=cache,
-            executor=executor_for(config.simulation, config.device, config.train.threads or 1),
+            executor=executor,
             max_replicas=config.simulation.max_replicas,
             job_fn=job_fn,
             progress=progress,
@@ -304,6 +312,18 @@ class StudyPlanner:
         trained = negatives[:limit] if limit else list(negatives)
         trained += [c for c in self.sized if c.kind in (ANNOTATE_TARGET, DECOY_KIND)]
         return negatives, trained
+
+    def close(self) -> None:
+        """Stop the worker processes a process executor started (they also stop at exit)."""
+        close = getattr(self.runner.executor, "close", None)
+        if isinstance(self.runner.executor, ProcessExecutor) and close is not None:
+            close()
+
+    def __enter__(self) -> StudyPlanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ steps
     def simulate(self) -> Simulation:

@@ -109,3 +109,49 @@ def test_sigkilled_simulate_keeps_finished_runs_and_resumes(tmp_path) -> None:
     assert len(kept) < total  # the kill really happened mid-run
     assert len(_runs(runs_dir)) == total  # and the rerun completed the results
     assert "Target 8: baseline AUC" in rerun.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs POSIX signals and /proc")
+def test_ctrl_c_with_worker_processes_is_one_line_and_leaves_no_worker(tmp_path) -> None:
+    """Ctrl-C in a terminal signals the whole process group, workers included: the command
+    prints one line, exits 130, and no worker outlives it (they ignore SIGINT; it stops them)."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        RECIPE.replace("  max_replicas: 1\n", "  max_replicas: 1\n  executor: process\n")
+    )
+    env = {**os.environ, "BUDGETPLAN_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "simulate", "--recipe", str(recipe)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    runs_dir = tmp_path / "cache" / "runs"
+    deadline = time.monotonic() + TIMEOUT
+    while not _runs(runs_dir):  # workers are training
+        assert proc.poll() is None, f"simulate ended before any run: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no run finished within the timeout"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("simulating")]  # the progress bar
+    assert lines == ["budgetplan: interrupted; finished results are kept in the cache"]
+    time.sleep(0.5)
+    assert _live_in_group(proc.pid) == []  # a terminated worker may linger as a zombie only
+
+
+def _live_in_group(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes of process group ``pgid`` (from /proc)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(stat.parent.name))
+    return live

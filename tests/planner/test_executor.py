@@ -1,0 +1,99 @@
+"""Executors: ``auto`` picks worker processes only where they pay and are safe, the pool is kept
+across rounds, a dead worker is one clear error, and results never depend on the executor."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from budgetplan.config import SimulationConfig
+from budgetplan.errors import BudgetplanError
+from budgetplan.methods.train_config import TrainConfig
+from budgetplan.planner import executor as ex
+from budgetplan.planner.assembly import Action, base_state
+from budgetplan.planner.cache import RunCache
+from budgetplan.planner.problem import prepare_problem
+from budgetplan.planner.runner import Runner, RunSpec, execute_job
+
+
+def test_auto_is_local_outside_the_cli_and_for_small_problems(monkeypatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    sim = SimulationConfig(executor="auto", workers=2)
+    big = ex.AUTO_MIN_ROWS
+    assert isinstance(ex.executor_for(sim, "cpu", train_rows=big), ex.LocalExecutor)
+    with ex.processes_allowed():
+        assert isinstance(ex.executor_for(sim, "cpu", train_rows=big - 1), ex.LocalExecutor)
+        chosen = ex.executor_for(sim, "cpu", train_rows=big)
+        assert isinstance(chosen, ex.ProcessExecutor) and chosen.workers == 2
+    assert isinstance(ex.executor_for(sim, "cpu", train_rows=big), ex.LocalExecutor)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    with ex.processes_allowed():
+        assert isinstance(ex.executor_for(sim, "cpu", train_rows=big), ex.LocalExecutor)
+
+
+def _pid(_: object) -> int:
+    return os.getpid()
+
+
+def test_the_pool_is_kept_across_rounds_and_closed() -> None:
+    pool = ex.ProcessExecutor(2)
+    first = {pid for _, pid in pool.map(_pid, range(6))}
+    second = {pid for _, pid in pool.map(_pid, range(6))}
+    assert os.getpid() not in first and second <= first  # same workers, no new spawn
+    assert [pid for _, pid in pool.map(_pid, [0])] == [os.getpid()]  # one job: no hop
+    pool.close()
+    assert all(not _alive(pid) for pid in first)
+
+
+def _alive(pid: int) -> bool:
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        import time
+
+        time.sleep(0.1)
+    return True
+
+
+def _die(i: int) -> int:
+    if i == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return i
+
+
+def test_a_dead_worker_is_one_clear_error() -> None:
+    pool = ex.ProcessExecutor(2)
+    with pytest.raises(BudgetplanError, match="worker process died.*run the command again"):
+        list(pool.map(_die, range(4)))
+    assert dict(pool.map(abs, [-1, -2])) == {0: 1, 1: 2}  # a new pool on the next round
+    pool.close()
+
+
+def test_results_are_the_same_to_the_bit_under_any_executor(toy_data, tmp_path) -> None:
+    """A round is cut into jobs by ``max_replicas`` alone, so local and process agree exactly."""
+    p = prepare_problem(
+        toy_data.labels, toy_data.vectors, "T", SimulationConfig(pool_images=None, dim=None)
+    )
+    base, _ = base_state(p.train_table, "T")
+    cands = [base.plus(Action(c, tuple(p.train_ids))) for c in ("good", "bad")]
+    specs = [RunSpec(a, s) for a in (base, *cands) for s in range(3)]
+    train = TrainConfig(method="ne", max_epochs=2)
+    runs = {}
+    for name, executor in (("local", ex.LocalExecutor()), ("process", ex.ProcessExecutor(2))):
+        runner = Runner(
+            p,
+            train,
+            cache=RunCache(tmp_path / name),
+            executor=executor,
+            max_replicas=4,
+            job_fn=execute_job,
+        )
+        runs[name] = np.array([r.auc for r in runner.run(specs)])
+        if isinstance(executor, ex.ProcessExecutor):
+            executor.close()
+    assert np.array_equal(runs["local"], runs["process"])
