@@ -170,8 +170,9 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
             executors,
             index=executors.index(saved["executor"]),
             key="w_executor",
-            help="auto (a process per core for a large enough problem, else this process), "
-            'local (this process), process (a pool), ray (pip install -e ".[ray]")',
+            help="auto (in the app: this process; the budgetplan command uses a process per core "
+            "for large problems), local (this process), process (a pool of worker processes), "
+            'ray (pip install -e ".[ray]")',
         )
         address = e2.text_input(
             "Ray address",
