@@ -14,6 +14,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from budgetplan.config import RecommendConfig, SelectionConfig, SimulationConfig
 from budgetplan.data.label_table import LabelTable
 from budgetplan.data.splits import patient_split
 from budgetplan.dataset import Dataset
@@ -64,3 +65,18 @@ def toy_data() -> Dataset:
 def fake_trainer():
     """The fake batched-training job (see the module doc)."""
     return fake_job
+
+
+def toy_config(sim: SimulationConfig, **overrides: object) -> RecommendConfig:
+    """A small recommend config on the toy data (target T, method ne, budget 300); ``sim``
+    unless ``overrides`` gives a ``simulation``."""
+    base: dict[str, object] = dict(
+        recipe="toy",
+        target="T",
+        method="ne",
+        budget=300.0,
+        simulation=sim,
+        selection=SelectionConfig(max_classes=2, greedy_width=2, random_draws=2),
+    )
+    base.update(overrides)
+    return RecommendConfig(**base)  # type: ignore[arg-type]

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from budgetplan.config import RecommendConfig, SelectionConfig, SimulationConfig
+from budgetplan.config import RecommendConfig, SimulationConfig
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.prepared import PreparedCache, prepared_key
 from budgetplan.planner.problem import prepare_problem
 from budgetplan.planner.recommend import recommend
 from budgetplan.planner.study import StudyPlanner
 
-from .conftest import make_data
+from .conftest import make_data, toy_config
 
 SIM = SimulationConfig(
     pool_images=None, val_images=None, dim=8, initial_seeds=2, max_seeds=4, eta=2
@@ -24,16 +24,7 @@ SIM = SimulationConfig(
 
 
 def _cfg(**kw) -> RecommendConfig:
-    base = dict(
-        recipe="toy",
-        target="T",
-        method="ne",
-        budget=300.0,
-        simulation=SIM,
-        selection=SelectionConfig(max_classes=2, greedy_width=2, random_draws=2),
-    )
-    base.update(kw)
-    return RecommendConfig(**base)
+    return toy_config(SIM, **kw)
 
 
 def _files(root: Path) -> set[str]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from budgetplan.config import RecommendConfig, SelectionConfig, SimulationConfig
+from budgetplan.config import RecommendConfig, SimulationConfig
 from budgetplan.planner.allocation import Evidence, still_in_race
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.problem import DECOY
@@ -16,20 +16,13 @@ from budgetplan.planner.recommend import recommend
 from budgetplan.planner.stats import GainStats, benjamini_hochberg
 from budgetplan.planner.study import StudyPlanner
 
+from .conftest import toy_config
+
 SIM = SimulationConfig(pool_images=None, val_images=None, dim=None, initial_seeds=3, max_seeds=6)
 
 
 def _cfg(**kw) -> RecommendConfig:
-    base = dict(
-        recipe="toy",
-        target="T",
-        method="ne",
-        budget=300.0,
-        simulation=SIM,
-        selection=SelectionConfig(max_classes=2, greedy_width=2, random_draws=2),
-    )
-    base.update(kw)
-    return RecommendConfig(**base)
+    return toy_config(SIM, **kw)
 
 
 def test_a_seed_redraws_the_kept_positives_and_the_images(toy_data, fake_trainer) -> None:
