@@ -12,7 +12,24 @@ from collections.abc import Iterable
 
 
 class BudgetplanError(Exception):
-    """Base class: a problem with the user's input or request, reported as one line."""
+    """Base class: a problem with the user's input or request, reported as one line.
+
+    Picklable whatever a subclass's ``__init__`` takes (rebuilt from its message and attributes,
+    not by calling ``__init__`` again), so an error raised in a worker process or a Ray task
+    reaches the driver as itself.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(
+    cls: type[BudgetplanError], args: tuple[object, ...], state: dict[str, object]
+) -> BudgetplanError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class InputFileError(BudgetplanError, ValueError):

@@ -273,3 +273,22 @@ def test_download_is_only_used_when_asked(tmp_path: Path, monkeypatch: pytest.Mo
     assert info == {"weights": str(backbones.torchvision_weights_path()), "random_weights": False}
     backbones.load_backbone("densenet121-imagenet", download=True)  # cached now: no second call
     assert len(calls) == 1
+
+
+def test_a_failed_download_is_one_line_naming_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No network (faked: tests never download): one error with the URL and what to do."""
+    import urllib.error
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(url: str, model_dir: str, **kwargs: object) -> dict:
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(BudgetplanError) as info:
+        backbones.load_backbone("densenet121-imagenet", download=True)
+    message = str(info.value)
+    assert "\n" not in message and backbones.TORCHVISION_DENSENET121_URL in message
+    assert "name resolution" in message and "--weights FILE" in message

@@ -97,3 +97,23 @@ def test_results_are_the_same_to_the_bit_under_any_executor(toy_data, tmp_path) 
         if isinstance(executor, ex.ProcessExecutor):
             executor.close()
     assert np.array_equal(runs["local"], runs["process"])
+
+
+def _bad_file(i: int) -> int:
+    from budgetplan.errors import InputFileError
+
+    if i == 1:
+        raise InputFileError("labels.csv", "row 3: the value 'x' is not 0, 1 or empty")
+    return i
+
+
+def test_a_worker_error_reaches_the_driver_as_itself() -> None:
+    """An input error raised in a worker is the same one-line error in the driver (not a
+    'worker died'), whatever arguments its class takes."""
+    from budgetplan.errors import InputFileError
+
+    pool = ex.ProcessExecutor(2)
+    with pytest.raises(InputFileError, match=r"^labels.csv: row 3: the value 'x'") as info:
+        list(pool.map(_bad_file, range(4)))
+    assert info.value.path == "labels.csv"
+    pool.close()
