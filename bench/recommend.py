@@ -7,6 +7,8 @@ Usage (run with ``nice``; each mode prints a small table):
     python bench/recommend.py agreement --seeds 3 --dim-full 256 --json out.json
                                                              # reduced default vs full-size ranking
     python bench/recommend.py probe --dim-full 256           # cost of that full-size run first
+    python bench/recommend.py agreement --seeds 3 --executor process --json raw.json
+                                             # the default vs raw 1,024-d (no --dim-full)
     python bench/recommend.py reliability / resample         # noise floors of the reduced ranking
     python bench/recommend.py variant --pool-full N --dim-full D --compare out.json
                                                              # which reduction moves the ranking
@@ -112,9 +114,14 @@ def reduction(recipe: str, target_positives: int | None = None) -> None:
         )
 
 
+EXECUTOR: dict = {}  # agreement / probe: ``simulation.executor`` override (``--executor``)
+
+
 def _fixed_seeds(cfg, seeds: int):
     """The recipe with successive halving switched off: every candidate gets ``seeds`` seeds."""
-    sim = dataclasses.replace(cfg.simulation, initial_seeds=seeds, max_seeds=seeds)
+    sim = dataclasses.replace(
+        cfg.simulation, initial_seeds=seeds, max_seeds=seeds, confirm_seeds=None, **EXECUTOR
+    )
     return dataclasses.replace(cfg, simulation=sim, seeds=None)
 
 
@@ -532,6 +539,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="variant: max_epochs")
     ap.add_argument("--patience", type=int, default=None, help="variant: patience")
     ap.add_argument("--json", default=None, help="agreement: save both gain vectors here")
+    ap.add_argument(
+        "--executor",
+        default=None,
+        help="agreement/probe: simulation.executor (e.g. process: a worker per core)",
+    )
     ap.add_argument("--compare", default=None, help="proportional: JSON with the full-size gains")
     ap.add_argument(
         "--peer", default=None, help="walltime: checkout whose code repeats the warm run"
@@ -541,6 +553,8 @@ def main() -> None:
     )
     ap.add_argument("--warm-only", action="store_true", help="walltime: skip the cold run")
     args = ap.parse_args()
+    if args.executor:
+        EXECUTOR["executor"] = args.executor
     if args.mode == "reduction":
         reduction(args.recipe, args.target_positives)
     elif args.mode == "agreement":

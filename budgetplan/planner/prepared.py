@@ -16,10 +16,15 @@ digest of the code that computes the stages (:func:`code_digest`: an upgrade tha
 relation's definition is a miss). A file
 that cannot be read, holds other arrays, other shapes, non-finite values or another key is a
 miss: the stage is recomputed and the file rewritten, never fatal.
+
+The folder is bounded: each stage keeps its :data:`MAX_ENTRIES_PER_STAGE` most recently used
+entries (a hit refreshes an entry's mtime; older ones are deleted after each save). Without it
+every new seed, config or upgrade left ~30 MB behind on the demo for good.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -35,6 +40,7 @@ import numpy as np
 from budgetplan.io import write_with_atomic
 
 PREPARED_VERSION = 1
+MAX_ENTRIES_PER_STAGE = 12  # most recently used entries kept per stage (see the module doc)
 
 # the code the cached stages run: a change to any of these files is a new key, so an upgrade
 # that changes a relation's definition never reuses an entry computed by the old code
@@ -75,9 +81,15 @@ def digest_rows(rows: np.ndarray) -> str:
 class PreparedCache:
     """Directory of prepared set-up results; ``enabled=False`` (``--no-cache``) computes always."""
 
-    def __init__(self, root: str | os.PathLike[str], enabled: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        enabled: bool = True,
+        max_entries: int = MAX_ENTRIES_PER_STAGE,
+    ) -> None:
         self.root = Path(root)
         self.enabled = enabled
+        self.max_entries = max_entries
         self.hits = 0
         self.misses = 0
 
@@ -114,7 +126,24 @@ class PreparedCache:
         try:
             write_with_atomic(self.path(stage, key), writer)
         except OSError:
-            pass
+            return
+        self.prune(stage, keep=self.path(stage, key))
+
+    def prune(self, stage: str, keep: Path | None = None) -> None:
+        """Delete all but the ``max_entries`` most recently used entries of ``stage`` (``keep``,
+        the entry just written, always stays). Files another process removes first, or that
+        cannot be removed, are skipped: pruning never fails a run."""
+        entries = []
+        for f in self.root.glob(f"{stage}-*.npz"):
+            try:
+                entries.append((f.stat().st_mtime, f))
+            except OSError:
+                continue
+        entries.sort(key=lambda e: e[0], reverse=True)
+        for _, f in entries[self.max_entries :]:
+            if f != keep:
+                with contextlib.suppress(OSError):
+                    f.unlink()
 
     def get_or_compute(
         self,
@@ -127,6 +156,8 @@ class PreparedCache:
         hit = self.load(stage, key, shapes)
         if hit is not None:
             self.hits += 1
+            with contextlib.suppress(OSError):  # most recently used: kept by prune
+                os.utime(self.path(stage, key))
             return hit
         self.misses += 1
         arrays = compute()

@@ -134,3 +134,20 @@ def test_a_change_to_the_stage_code_is_a_new_key(tmp_path) -> None:
     changed.write_text(changed.read_text() + "\n# a new definition\n")
     code_digest.cache_clear()
     assert code_digest(tmp_path) != before
+
+
+def test_each_stage_keeps_only_its_most_recently_used_entries(tmp_path) -> None:
+    import os
+
+    cache = PreparedCache(tmp_path, max_entries=3)
+    shapes = {"x": (2,)}
+    for i in range(5):
+        cache.get_or_compute("pca", f"k{i}", lambda: {"x": np.zeros(2)}, shapes)
+        os.utime(cache.path("pca", f"k{i}"), (1_000 + i, 1_000 + i))
+    cache.get_or_compute("knn", "other", lambda: {"x": np.zeros(2)}, shapes)
+    # a hit on the oldest survivor makes it the most recent; the next save drops k3, not k2
+    assert cache.get_or_compute("pca", "k2", lambda: {"x": np.ones(2)}, shapes)["x"].sum() == 0
+    cache.get_or_compute("pca", "k5", lambda: {"x": np.zeros(2)}, shapes)
+    left = sorted(p.name for p in tmp_path.glob("pca-*.npz"))
+    assert left == ["pca-k2.npz", "pca-k4.npz", "pca-k5.npz"]
+    assert cache.path("knn", "other").exists()  # another stage is not touched
