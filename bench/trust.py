@@ -41,6 +41,7 @@ from scipy import stats
 from budgetplan.config import RecommendConfig, load_recipe
 from budgetplan.data.label_table import LabelTable
 from budgetplan.dataset import Dataset
+from budgetplan.io import write_json_atomic
 from budgetplan.planner.cache import RunCache
 from budgetplan.planner.sources import load_plan_data
 from budgetplan.planner.stats import GainStats, benjamini_hochberg, mean_ci
@@ -124,7 +125,11 @@ def replicate(args: argparse.Namespace) -> dict[str, Any]:
     data = load_plan_data(load_recipe(args.recipe).data)
     print(f"replicate: {args.recipe}, target {args.target}, {args.runs} runs", flush=True)
     seeds = range(args.first_seed, args.first_seed + args.runs)
-    runs = [_run(_config(args, s), data) for s in seeds]
+    runs = []
+    for s in seeds:  # saved after every run: an interrupted measurement keeps what it has
+        runs.append(_run(_config(args, s), data))
+        if args.save:
+            _save(args.save, {"runs": runs, "summary": {}, "args": _args(args)})
     summary = _pairs_summary(runs)
     print(json.dumps(summary, indent=2))
     return {"runs": runs, "summary": summary}
@@ -297,6 +302,20 @@ def _expected_coverage(n: int, n_ref: int) -> float:
     return float(1 - 2 * stats.t.sf(q, n - 1))
 
 
+def _spread_ratio(runs: list[dict[str, Any]]) -> float:
+    """Median over candidates of var(the runs' mean gains) / mean(within-run var / draws): about
+    1 when a run's draws vary everything that differs between runs, above 1 when something is
+    fixed per run (e.g. a recipe seed's pool) that its CIs cannot see."""
+    ratios = []
+    for c in {c for r in runs for c in r["diffs"]}:
+        xs = [np.array(list(r["diffs"].get(c, {}).values())) for r in runs]
+        xs = [x for x in xs if x.size >= 2]
+        if len(xs) >= 3:
+            within = np.mean([x.var(ddof=1) / x.size for x in xs])
+            ratios.append(np.var([x.mean() for x in xs], ddof=1) / within)
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
 def analyse(args: argparse.Namespace) -> dict[str, Any]:
     """Coverage and replication recomputed from saved runs' per-draw gains: each run's CIs
     against the mean over every other saved draw (the other runs and ``--reference-from``), and
@@ -323,12 +342,22 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "coverage": float(np.mean(hits)),
         "intervals": len(hits),
         "coverage_if_calibrated": float(np.mean(expected)),
+        "spread_ratio_median": _spread_ratio(runs),
         "coverage_by_draws": {n: [int(sum(h)), len(h)] for n, h in sorted(by_n.items())},
         "significant_per_run": [d["significant"] for d in decided],
         **_pairs_summary(decided),
     }
     print(json.dumps(summary, indent=2))
     return {"summary": summary}
+
+
+def _args(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+
+
+def _save(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, json.loads(json.dumps(result, default=float)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,11 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     steps = {"replicate": replicate, "coverage": coverage, "power": power, "reference": reference}
     result = {**steps, "analyse": analyse}[args.what](args)
-    result["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    result["args"] = _args(args)
     result["seconds"] = time.perf_counter() - t0
     if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(json.dumps(result, indent=2, default=float))
+        _save(args.save, result)
     print(f"({result['seconds']:.0f} s)")
     return 0
 

@@ -227,7 +227,9 @@ class StudyPlanner:
                 f"trained on a pool of {len(problem.pool_rows):,} of the {n_train_all:,} "
                 "training images (simulation.pool_images): on the demo the decision matched a "
                 "full-size run but the order of the negative classes did not (bench/README.md), "
-                "so read that order as a screen; pool_images: null (as in the default recipe "
+                "so read that order as a screen; and its CIs cover new draws on THIS pool, not "
+                "another pool (on nih-nodule-quick, gains of runs with other pools vary about "
+                "twice as much as the CIs allow); pool_images: null (as in the default recipe "
                 "nih-nodule) trains on every training image"
             )
 
