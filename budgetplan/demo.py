@@ -94,14 +94,14 @@ def build_demo(
 
     report = progress or (lambda d, t, m: None)
     t0 = time.perf_counter()
-    report(0, 4, "reading the NIH label table")
+    report(0, 4, "demo build: reading the NIH label table")
     table = load_nih(seed=seed)
     if n_images is not None:
         table = patient_subset(table, n_images, seed=seed)
-    report(1, 4, f"simulating {table.n_images:,} embeddings")
+    report(1, 4, f"demo build: simulating {table.n_images:,} embeddings")
     model = LatentModel()
     vectors = simulate_embeddings(table, seed=seed, model=model)
-    report(2, 4, "writing the store and its index")
+    report(2, 4, "demo build: writing the store and its index")
     dataset = Dataset.create(
         root,
         table,
@@ -121,7 +121,7 @@ def build_demo(
         labels_source="NIH ChestX-ray14 Data_Entry_2017_v2020 (shipped by torchxrayvision)",
         n_images_requested=n_images,
     )
-    report(4, 4, f"built in {time.perf_counter() - t0:.0f} s")
+    report(4, 4, f"demo build: built in {time.perf_counter() - t0:.0f} s")
     return dataset
 
 

@@ -16,20 +16,37 @@ def no_progress(done: int, total: int, message: str = "") -> None:
     """The default: report nothing."""
 
 
+# Stages whose messages start with "<stage>: ": their own bar, named after the stage and counted
+# in steps (a long command's demo build and set-up are not "runs"; issue 13).
+STAGES: dict[str, str] = {"demo build": "step", "set-up": "step"}
+
+
+def stage_of(message: str, desc: str, unit: str) -> tuple[str, str, str]:
+    """``(desc, unit, rest)`` for a progress message: a known ``<stage>: `` prefix names the bar
+    and its unit (the rest is the detail shown after it); any other message keeps the caller's
+    ``desc`` and ``unit``."""
+    head, sep, rest = message.partition(": ")
+    if sep and head in STAGES:
+        return head, STAGES[head], rest
+    return desc, unit, message
+
+
 @contextmanager
 def tqdm_progress(desc: str = "", unit: str = "it") -> Iterator[ProgressFn]:
-    """A ``ProgressFn`` that drives one tqdm bar (with ETA) on stderr; closed on exit."""
+    """A ``ProgressFn`` that drives tqdm bars (with ETA) on stderr, a new bar whenever the total
+    or the stage changes (:func:`stage_of`); closed on exit."""
     bar: tqdm | None = None
 
     def update(done: int, total: int, message: str = "") -> None:
         nonlocal bar
-        if bar is None or bar.total != total:
+        name, bar_unit, detail = stage_of(message, desc, unit)
+        if bar is None or bar.total != total or bar.desc != name:
             if bar is not None:
                 bar.close()
-            bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=total, desc=name, unit=bar_unit, file=sys.stderr, dynamic_ncols=True)
         bar.n = done
-        if message:
-            bar.set_postfix_str(message, refresh=False)
+        if detail:
+            bar.set_postfix_str(detail, refresh=False)
         bar.refresh()
 
     try:
