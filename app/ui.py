@@ -170,8 +170,9 @@ def simulation_settings(ds: Any) -> dict[str, Any]:
             executors,
             index=executors.index(saved["executor"]),
             key="w_executor",
-            help="auto (in the app: this process; the budgetplan command uses a process per core "
-            "for large problems), local (this process), process (a pool of worker processes), "
+            help="auto (a worker process per core for problems of 5,000 training images or "
+            "more, else this process), local (this process), process (a pool of worker "
+            "processes), "
             'ray (pip install -e ".[ray]")',
         )
         address = e2.text_input(

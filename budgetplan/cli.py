@@ -63,10 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        from budgetplan.planner.executor import processes_allowed
-
-        with processes_allowed():  # this command may start worker processes (executor "auto")
-            result = args.func(args)
+        result = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
     except BudgetplanError as exc:
         return _error(str(exc), 2)

@@ -36,14 +36,16 @@ def tqdm_progress(desc: str = "", unit: str = "it") -> Iterator[ProgressFn]:
     """A ``ProgressFn`` that drives tqdm bars (with ETA) on stderr, a new bar whenever the total
     or the stage changes (:func:`stage_of`); closed on exit."""
     bar: tqdm | None = None
+    shown = ("", -1)  # the (stage, total) of the open bar (a disabled tqdm keeps neither)
 
     def update(done: int, total: int, message: str = "") -> None:
-        nonlocal bar
+        nonlocal bar, shown
         name, bar_unit, detail = stage_of(message, desc, unit)
-        if bar is None or bar.total != total or bar.desc != name:
+        if bar is None or shown != (name, total):
             if bar is not None:
                 bar.close()
             bar = tqdm(total=total, desc=name, unit=bar_unit, file=sys.stderr, dynamic_ncols=True)
+            shown = (name, total)
         bar.n = done
         if detail:
             bar.set_postfix_str(detail, refresh=False)

@@ -30,3 +30,16 @@ def test_other_messages_keep_the_callers_bar() -> None:
     )
     assert stage_of("set-up: sizing", "simulating", "run") == ("set-up", "step", "sizing")
     assert stage_of("set-up", "simulating", "run") == ("simulating", "run", "set-up")
+
+
+def test_a_disabled_bar_still_takes_every_message(monkeypatch) -> None:
+    import functools
+
+    import budgetplan.progress as module
+
+    # TQDM_DISABLE=1 (CI logs, the tests' own conftest) gives bars without desc or total
+    monkeypatch.setattr(module, "tqdm", functools.partial(module.tqdm, disable=True))
+    with tqdm_progress(desc="simulating", unit="run") as progress:
+        progress(0, 5, "set-up: nearest neighbours of the pool")
+        progress(1, 5, "set-up: relations")
+        progress(0, 32, "round 1/2: 15 candidates x 2 draws")

@@ -11,12 +11,15 @@ runner's ``max_replicas``), so every executor gives the same numbers to the bit.
 in a pool of worker processes started on first use and kept for the later rounds.
 ``RayExecutor`` (:mod:`budgetplan.planner.ray_executor`, loaded only when asked for) runs them
 as Ray tasks on a local Ray or a cluster. ``auto`` (the default) is a ``ProcessExecutor`` over
-this machine's cores when it has more than one, the problem has at least :data:`AUTO_MIN_ROWS`
-training rows (enough work per job to pay for starting the workers) and the entry point allows
-worker processes (:func:`processes_allowed`: the ``budgetplan`` command does; a spawned worker
-re-imports the caller's main script, which a library user's script without an
-``if __name__ == "__main__":`` guard cannot take), else local. Jobs and ``fn`` must be
-picklable (they are: numpy arrays, dataclasses and a module-level function).
+this machine's cores when it has more than one and the problem has at least
+:data:`AUTO_MIN_ROWS` training rows (enough work per job to pay for starting the workers), else
+local. Its workers start with ``__main__`` hidden (:func:`main_hidden`): a spawned worker
+normally re-imports the caller's main script, which a Streamlit app (its script is ``__main__``
+while it runs) or a library user's script without an ``if __name__ == "__main__":`` guard would
+run again in every worker; so ``auto`` works the same from the command, the app and a script.
+A job function defined in ``__main__`` cannot reach such workers: ``auto`` runs it locally.
+Jobs and ``fn`` must be picklable (they are: numpy arrays, dataclasses and a module-level
+function).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
+import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -48,18 +53,18 @@ class Executor(Protocol):
     def map(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
 
 
-_PROCESSES_ALLOWED = False
-
-
 @contextlib.contextmanager
-def processes_allowed() -> Iterator[None]:
-    """Within this block ``auto`` may start worker processes (the CLI's commands run in one)."""
-    global _PROCESSES_ALLOWED
-    before, _PROCESSES_ALLOWED = _PROCESSES_ALLOWED, True
+def main_hidden() -> Iterator[None]:
+    """Within this block ``__main__`` is a bare module, so a process spawned here imports nothing
+    of the caller's script (multiprocessing's spawn re-imports ``__main__`` by its file or spec,
+    and a bare module has neither)."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
     try:
         yield
     finally:
-        _PROCESSES_ALLOWED = before
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 class LocalExecutor:
@@ -83,9 +88,10 @@ class ProcessExecutor:
     the runs finished before it are cached.
     """
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 2, *, hide_main: bool = False) -> None:
         self.workers = max(1, int(workers))
         self.parallelism = self.workers
+        self.hide_main = hide_main  # spawn workers with ``__main__`` hidden (``main_hidden``)
         self._pool: ProcessPoolExecutor | None = None
         self._finalizer: weakref.finalize | None = None
 
@@ -96,7 +102,8 @@ class ProcessExecutor:
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            with _sigint_ignored():  # workers inherit SIGINT ignored from their first instant
+            # workers inherit SIGINT ignored from their first instant
+            with _sigint_ignored(), self._spawning():
                 pool = ProcessPoolExecutor(
                     max_workers=self.workers, mp_context=ctx, initializer=_ignore_sigint
                 )
@@ -111,7 +118,10 @@ class ProcessExecutor:
             yield from LocalExecutor().map(fn, jobs)
             return
         pool = self._start()
-        pending: dict[Future[Any], int] = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+        with self._spawning():  # a submit may spawn a worker the pool did not start yet
+            pending: dict[Future[Any], int] = {
+                pool.submit(fn, job): i for i, job in enumerate(jobs)
+            }
         try:
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -126,6 +136,9 @@ class ProcessExecutor:
         finally:
             if pending:  # left early (Ctrl-C, an error, the caller stopped): stop the workers
                 self.close()
+
+    def _spawning(self) -> contextlib.AbstractContextManager[None]:
+        return main_hidden() if self.hide_main else contextlib.nullcontext()
 
     def close(self) -> None:
         """Stop the workers (running jobs included); the next round starts new ones."""
@@ -175,8 +188,8 @@ def make_executor(
     task_gpus: float = 1.0,
 ) -> Executor:
     """``"local"``, ``"process"`` (``workers`` processes) or ``"ray"`` (imports Ray only then);
-    ``"auto"`` is ``process`` over this machine's cores when it has more than one and
-    :func:`processes_allowed`, else local (``executor_for`` also looks at the problem's size).
+    ``"auto"`` is ``process`` over this machine's cores (``__main__`` hidden) when it has more
+    than one, else local (``executor_for`` also looks at the problem's size).
 
     Ray: ``ray_address`` None starts a local Ray, ``"auto"`` / an address joins a cluster; each
     task asks for ``task_cpus`` CPUs and, on a GPU ``device``, ``task_gpus`` GPUs (a fraction
@@ -194,8 +207,7 @@ def make_executor(
         return LocalExecutor()
     if kind == "auto":
         cores = os.cpu_count() or 1
-        allowed = _PROCESSES_ALLOWED and cores > 1
-        return ProcessExecutor(cores) if allowed else LocalExecutor()
+        return ProcessExecutor(cores, hide_main=True) if cores > 1 else LocalExecutor()
     raise BudgetplanError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
 
 
@@ -206,20 +218,30 @@ def _on_gpu(device: str) -> bool:
 
 
 def executor_for(
-    sim: SimulationConfig, device: str = "auto", threads: int = 1, *, train_rows: int | None = None
+    sim: SimulationConfig,
+    device: str = "auto",
+    threads: int = 1,
+    *,
+    train_rows: int | None = None,
+    job_fn: Callable[..., Any] | None = None,
 ) -> Executor:
     """The executor a recipe's ``simulation`` section asks for (a task uses ``threads`` CPUs).
 
     ``auto`` with fewer than :data:`AUTO_MIN_ROWS` ``train_rows``, on a GPU (where one process
-    keeps the device busy) or outside :func:`processes_allowed` is local; otherwise
-    ``sim.workers`` processes (at most the cores)."""
+    keeps the device busy), on one core, or for a ``job_fn`` defined in ``__main__`` (which
+    workers spawned with ``__main__`` hidden cannot import) is local; otherwise ``sim.workers``
+    processes (at most the cores), spawned with ``__main__`` hidden."""
     kind = sim.executor
     if kind == "auto":
         cores = os.cpu_count() or 1
         small = train_rows is not None and train_rows < AUTO_MIN_ROWS
-        if not _PROCESSES_ALLOWED or small or cores < 2 or _on_gpu(device):
+        in_main = getattr(job_fn, "__module__", None) == "__main__"
+        if small or cores < 2 or in_main or _on_gpu(device):
             return LocalExecutor()
-        return ProcessExecutor(min(sim.workers, cores))
+        return ProcessExecutor(min(sim.workers, cores), hide_main=True)
+    if kind == "process":  # hidden too, unless the job function lives in __main__
+        in_main = getattr(job_fn, "__module__", None) == "__main__"
+        return ProcessExecutor(sim.workers, hide_main=not in_main)
     return make_executor(
         kind,
         sim.workers,

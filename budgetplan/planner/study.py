@@ -172,6 +172,7 @@ class StudyPlanner:
             config.device,
             config.train.threads or 1,
             train_rows=len(self.problem.train_ids),
+            job_fn=job_fn,
         )
         if isinstance(executor, ProcessExecutor):
             executor.start()  # workers import torch while the set-up below runs

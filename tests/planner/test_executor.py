@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,19 +20,58 @@ from budgetplan.planner.problem import prepare_problem
 from budgetplan.planner.runner import Runner, RunSpec, execute_job
 
 
-def test_auto_is_local_outside_the_cli_and_for_small_problems(monkeypatch) -> None:
+def test_auto_is_local_for_small_problems_one_core_and_main_job_functions(monkeypatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     sim = SimulationConfig(executor="auto", workers=2)
     big = ex.AUTO_MIN_ROWS
-    assert isinstance(ex.executor_for(sim, "cpu", train_rows=big), ex.LocalExecutor)
-    with ex.processes_allowed():
-        assert isinstance(ex.executor_for(sim, "cpu", train_rows=big - 1), ex.LocalExecutor)
-        chosen = ex.executor_for(sim, "cpu", train_rows=big)
-        assert isinstance(chosen, ex.ProcessExecutor) and chosen.workers == 2
-    assert isinstance(ex.executor_for(sim, "cpu", train_rows=big), ex.LocalExecutor)
+    assert isinstance(ex.executor_for(sim, "cpu", train_rows=big - 1), ex.LocalExecutor)
+    chosen = ex.executor_for(sim, "cpu", train_rows=big, job_fn=_pid)
+    assert isinstance(chosen, ex.ProcessExecutor) and chosen.workers == 2 and chosen.hide_main
+
+    def in_main(job: object) -> int:
+        return 0
+
+    in_main.__module__ = "__main__"  # as a function of the caller's script would be
+    assert isinstance(ex.executor_for(sim, "cpu", train_rows=big, job_fn=in_main), ex.LocalExecutor)
+    explicit = ex.executor_for(SimulationConfig(executor="process"), "cpu", job_fn=in_main)
+    assert isinstance(explicit, ex.ProcessExecutor) and not explicit.hide_main
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    with ex.processes_allowed():
-        assert isinstance(ex.executor_for(sim, "cpu", train_rows=big), ex.LocalExecutor)
+    assert isinstance(ex.executor_for(sim, "cpu", train_rows=big), ex.LocalExecutor)
+
+
+SCRIPT_WITHOUT_MAIN_GUARD = """
+import os, sys
+from budgetplan.config import SimulationConfig
+from budgetplan.planner import executor as ex
+with open(sys.argv[1], "a") as fh:  # top-level code: a worker that re-imported us would add a line
+    fh.write(f"{os.getpid()}\\n")
+chosen = ex.executor_for(SimulationConfig(executor="auto", workers=2), "cpu", train_rows=10**6)
+pids = {pid for _, pid in chosen.map(os.readlink, ["/proc/self"] * 8)}
+chosen.close()
+print(type(chosen).__name__, len(pids - {str(os.getpid())}))
+"""
+
+
+def test_auto_workers_never_run_the_callers_script_again(tmp_path) -> None:
+    """A script without a main guard (or a Streamlit app, whose script is ``__main__`` while it
+    runs) gets worker processes from ``auto``, and its top-level code runs once."""
+    import subprocess
+    import sys
+
+    script, marker = tmp_path / "plan.py", tmp_path / "ran.txt"
+    script.write_text(SCRIPT_WITHOUT_MAIN_GUARD)
+    env = {**os.environ, "PYTHONPATH": str(Path(ex.__file__).resolve().parents[2])}
+    out = subprocess.run(
+        [sys.executable, str(script), str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    ).stdout.split()
+    if (os.cpu_count() or 1) > 1:
+        assert out[0] == "ProcessExecutor" and int(out[1]) >= 1  # the jobs ran in workers
+    assert len(marker.read_text().splitlines()) == 1
 
 
 def _pid(_: object) -> int:
