@@ -216,8 +216,12 @@ def agreement(
         lo_a, lo_b = small["low"][k] * 100, full["low"].get(k, np.nan) * 100
         print(f"{k:>20} {x * 100:+7.2f} ({lo_a:+6.2f}) {y * 100:+7.2f} ({lo_b:+6.2f})")
     for name, sel in (
-        ("all 14", keys),
-        ("13 negative classes", [k for k in keys if not k.startswith("more ")]),
+        ("every candidate", keys),
+        ("classes (decoy left out)", [k for k in keys if not k.startswith("decoy")]),
+        (
+            "negative classes",
+            [k for k in keys if not k.startswith("more ") and not k.startswith("decoy")],
+        ),
     ):
         idx = [keys.index(k) for k in sel]
         rho, p_rho = stats.spearmanr(a[idx], b[idx])
