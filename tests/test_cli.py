@@ -22,3 +22,17 @@ def test_building_the_parser_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_building_the_parser_imports_no_heavy_library() -> None:
+    """``budgetplan --help`` and a mistyped command answer in well under a second: the parser's
+    choices come from light modules (relations.defaults, relations.names, planner.choices)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from budgetplan.cli import build_parser; build_parser(); "
+        "print(' '.join(m for m in ('pandas', 'networkx', 'scipy', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from budgetplan.planner.answers import PREFER
+from budgetplan.planner.choices import PREFER
 
 
 def register(subparsers: Any) -> None:

@@ -9,10 +9,12 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from budgetplan.planner.export import FORMATS, ExportWarning, export_plan, path_beside_plan
-from budgetplan.planner.plan import AnnotationPlan
+from budgetplan.planner.choices import FORMATS
+
+if TYPE_CHECKING:
+    from budgetplan.planner.plan import AnnotationPlan
 
 
 def register(subparsers: Any) -> None:
@@ -85,6 +87,8 @@ def add_labelstudio_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_plan(plan_path: Path, store: str | None) -> tuple[AnnotationPlan, Any]:
     """The plan and, given a store, its label table (warns when the plan was made on another)."""
+    from budgetplan.planner.plan import AnnotationPlan
+
     plan = AnnotationPlan.load(plan_path)
     if store is None:
         return plan, None
@@ -104,6 +108,8 @@ def load_plan(plan_path: Path, store: str | None) -> tuple[AnnotationPlan, Any]:
 @contextlib.contextmanager
 def export_warnings_printed() -> Iterator[None]:
     """Print the library's ExportWarnings as one ``budgetplan: warning:`` line each."""
+    from budgetplan.planner.export import ExportWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExportWarning)
         yield
@@ -131,7 +137,7 @@ def _store_vectors(store: str | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from budgetplan.planner.export import read_scores
+    from budgetplan.planner.export import export_plan, path_beside_plan, read_scores
 
     plan, labels = load_plan(args.plan, args.store)
     out = args.out if args.out is not None else path_beside_plan(args.plan, args.format)

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from budgetplan.relations.table import KNN_K
+from budgetplan.relations.defaults import KNN_K
 
 
 def _threshold(text: str) -> float | str:
     from budgetplan.errors import BudgetplanError
-    from budgetplan.relations.graph import parse_threshold
+    from budgetplan.relations.defaults import parse_threshold
 
     try:
         kind, value = parse_threshold(text)
@@ -22,8 +22,8 @@ def _threshold(text: str) -> float | str:
 
 
 def register(subparsers: Any) -> None:
-    from budgetplan.relations.graph import DEFAULT_THRESHOLD
-    from budgetplan.relations.graph_inputs import DEFAULT_GRAPH_RELATION, GRAPH_RELATIONS
+    from budgetplan.relations.defaults import DEFAULT_GRAPH_RELATION, DEFAULT_THRESHOLD
+    from budgetplan.relations.names import RELATION_NAMES as GRAPH_RELATIONS
 
     p = subparsers.add_parser(
         "graph",

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from budgetplan.relations.table import KNN_K, RELATIONS
+from budgetplan.relations.defaults import KNN_K
+from budgetplan.relations.names import RELATIONS
 
 
 def register(subparsers: Any) -> None:

@@ -35,10 +35,10 @@ import numpy as np
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
+from budgetplan.planner.choices import PREFER
 from budgetplan.planner.labelstudio import CONTROL, NONE_OF_THESE
 
 Prefer = Literal["answers", "existing"]
-PREFER = ("answers", "existing")
 
 
 class AnswerConflictError(BudgetplanError):

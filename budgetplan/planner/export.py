@@ -62,6 +62,7 @@ from budgetplan.errors import DataMismatchError, InputFileError
 from budgetplan.io import check_not_inputs, check_writable, write_text_atomic, write_with_atomic
 from budgetplan.notices import SIMULATED_NOTICE
 from budgetplan.planner import labelstudio as ls
+from budgetplan.planner.choices import FORMATS
 from budgetplan.planner.export_errors import ExportError, ExportWarning
 from budgetplan.planner.labelstudio import validate_labelstudio
 from budgetplan.planner.plan import AnnotationPlan
@@ -69,7 +70,6 @@ from budgetplan.planner.plan import AnnotationPlan
 Scores = Mapping[str, Mapping[str, float]]
 """Model scores: image id -> {class: probability}."""
 
-FORMATS = ("csv", "json", "labelstudio", "cvat", "markdown")
 SUFFIXES = {
     "csv": ".worklist.csv",
     "json": ".plan.json",

@@ -23,15 +23,14 @@ from scipy.spatial.distance import squareform
 
 from budgetplan.errors import DataMismatchError, UnknownClassError
 from budgetplan.io import write_text_atomic
+from budgetplan.relations.defaults import (  # noqa: F401  (re-exported)
+    DEFAULT_THRESHOLD,
+    DEFAULT_TOP,
+    parse_threshold,
+)
 
 # Relations whose values are cosines (distance = 1 - value for clustering).
 _COSINES = ("prototype-mean", "prototype-median", "adapter")
-# Default edges: each class keeps its strongest DEFAULT_TOP neighbours (the union over classes),
-# so every class with a defined relation has an edge and no scale has to be guessed. Measured on
-# digits (bench/README.md, "Class graph"): the top-2 graph of kNN share puts 4-9, 3-5-8 and 1-8
-# together as a classifier confuses them.
-DEFAULT_TOP = 2
-DEFAULT_THRESHOLD = f"top{DEFAULT_TOP}"
 
 
 def canonical_name(relation: str) -> str:
@@ -51,27 +50,6 @@ def symmetric(matrix: pd.DataFrame) -> pd.DataFrame:
     """The mean of a relation matrix and its transpose (kNN share and P(b|a) are asymmetric)."""
     a = matrix.to_numpy(dtype=float)
     return pd.DataFrame((a + a.T) / 2, index=matrix.index, columns=matrix.columns)
-
-
-def parse_threshold(value: float | str | None) -> tuple[str, float]:
-    """("top", k) for "topK" (each class's K strongest neighbours; None = the default),
-    ("quantile", 0.75) for "auto" (upper quartile of the pairs), ("value", t) for a number."""
-    if value is None:
-        value = DEFAULT_THRESHOLD
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == "auto":
-            return "quantile", 0.75
-        if text.startswith("top") and text[3:].isdigit() and int(text[3:]) >= 1:
-            return "top", float(int(text[3:]))
-        try:
-            return "value", float(text)
-        except ValueError:
-            raise DataMismatchError(
-                f"threshold {value!r}: use a number, 'auto' (upper quartile) or 'topK' "
-                "(each class's K strongest neighbours, e.g. top2)"
-            ) from None
-    return "value", float(value)
 
 
 def _off_diagonal(a: np.ndarray) -> np.ndarray:

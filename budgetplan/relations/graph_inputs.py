@@ -15,17 +15,13 @@ import pandas as pd
 
 from budgetplan.errors import BudgetplanError
 from budgetplan.progress import ProgressFn
+from budgetplan.relations.defaults import DEFAULT_GRAPH_RELATION
 from budgetplan.relations.graph import canonical_name
 from budgetplan.relations.names import RELATION_NAMES
 from budgetplan.relations.task_encoding import AdapterRelationConfig, EncodingRelation
 
 # Relations the graph can draw (label relations come with every matrix set).
 GRAPH_RELATIONS = RELATION_NAMES
-# The default of ``budgetplan graph``: the kNN share corrected for prevalence. Of all relations
-# it agreed best with label co-occurrence on the demo (rho 0.81 vs phi; the raw share 0.62, where
-# the most frequent findings were every class's neighbours) and as well as the raw share with how
-# classifiers confuse the digits (bench/README.md, "graph.py").
-DEFAULT_GRAPH_RELATION = "knn-lift"
 KNN = ("knn-share", "knn-lift")
 DIGITS = "digits"
 

@@ -69,3 +69,18 @@ def canonical_relation(name: str, key: str = "relation") -> str:
     if isinstance(name, str) and name in ALIASES:
         return ALIASES[name]
     raise ConfigError(key, name, f"unknown relation; known: {', '.join(RELATION_NAMES)}")
+
+
+# Relations a table can be asked for (``relations.table``); the table's
+# columns carry the same names, plus "conditional" and "cooccurrence" always.
+RELATIONS = (
+    "prototype-mean",
+    "prototype-median",
+    "pmi",
+    "phi",
+    "knn-share",
+    "knn-lift",
+    "adapter",
+)
+DEFAULT_RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share", "knn-lift")
+KNN_RELATIONS = ("knn-share", "knn-lift")

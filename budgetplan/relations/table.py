@@ -35,8 +35,15 @@ import pandas as pd
 
 from budgetplan.errors import BudgetplanError, DataMismatchError, UnknownClassError
 from budgetplan.relations.cooccurrence import conditional_probability, pair_counts, phi, pmi
+from budgetplan.relations.defaults import KNN_K
 from budgetplan.relations.knn import KnnShare, exact_self_knn, knn_share, query_knn, restrict_knn
-from budgetplan.relations.names import ALIASES, RELATION_NAMES
+from budgetplan.relations.names import (  # noqa: F401  (RELATIONS... re-exported)
+    ALIASES,
+    DEFAULT_RELATIONS,
+    KNN_RELATIONS,
+    RELATION_NAMES,
+    RELATIONS,
+)
 from budgetplan.relations.prototypes import cosine_matrix, prototypes
 
 if TYPE_CHECKING:
@@ -45,20 +52,6 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[int, int, str], None]
 
-# Relations a table can be asked for (names: ``budgetplan.relations.names``); the table's
-# columns carry the same names, plus "conditional" and "cooccurrence" always.
-RELATIONS = (
-    "prototype-mean",
-    "prototype-median",
-    "pmi",
-    "phi",
-    "knn-share",
-    "knn-lift",
-    "adapter",
-)
-DEFAULT_RELATIONS = ("prototype-mean", "prototype-median", "pmi", "phi", "knn-share", "knn-lift")
-KNN_RELATIONS = ("knn-share", "knn-lift")
-KNN_K = 10  # seed 001: k = 10 neighbours
 # Neighbours per image in a store-wide graph: enough that ~KNN_K remain inside the training rows.
 KNN_GRAPH_K = 20
 
