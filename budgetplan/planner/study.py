@@ -174,8 +174,12 @@ class StudyPlanner:
             train_rows=len(self.problem.train_ids),
             job_fn=job_fn,
         )
-        if isinstance(executor, ProcessExecutor):
-            executor.start()  # workers import torch while the set-up below runs
+        warm = self.prepared.hits > 0 and self.prepared.misses == 0
+        if isinstance(executor, ProcessExecutor) and not warm:
+            # workers import torch while the set-up below runs; a set-up found in the prepared
+            # cache most likely has its runs cached too, so its workers start only if a round
+            # trains (a warm run then never pays for them: bench/README.md, "recommend.py")
+            executor.start()
         stage("nearest neighbours of the pool")
         knn = self._pool_knn()
         stage("relations of every class to the target")
