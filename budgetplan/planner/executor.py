@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -176,6 +177,13 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
             proc.terminate()
     for proc in processes:
         proc.join(timeout=5)
+    # let the pool's manager thread finish closing its wake-up pipe now: at interpreter exit
+    # concurrent.futures writes to that pipe, and a close racing with that write printed an
+    # "Exception ignored ... Bad file descriptor" traceback after Ctrl-C's one line (CPython
+    # 3.11's _python_exit does not take the pool's lock)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None and manager is not threading.current_thread():
+        manager.join(timeout=10)
 
 
 def make_executor(
