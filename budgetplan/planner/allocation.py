@@ -103,22 +103,32 @@ def race(
     base_runs: list[RunResult] = []
     schedule = seed_schedule(initial_seeds, max_seeds, eta)
     done = 0
-    for r, n_seeds in enumerate(schedule):
-        label = f"round {r + 1}/{len(schedule)}: {len(alive)} candidates x {n_seeds} draws"
+
+    def train(which: list[int], upto: int, label: str) -> None:
+        """One batched call: the baseline and ``which`` in draws ``done..upto-1``."""
+        nonlocal base_runs, done
+        span = (done, upto)
         base_runs = _extend(
             runner,
             draws,
             baseline,
             base_runs,
             evidence,
-            which=alive,
-            span=(done, n_seeds),
+            which=which,
+            span=span,
             alpha=alpha,
             label=label,
         )
-        for i in alive:
-            evidence[i].rounds = r + 1
-        done = n_seeds
+        for i in which:
+            evidence[i].rounds += 1
+        done = upto
+
+    for r, n_seeds in enumerate(schedule):
+        train(
+            alive,
+            n_seeds,
+            f"round {r + 1}/{len(schedule)}: {len(alive)} candidates x {n_seeds} draws",
+        )
         if r + 1 < len(schedule):
             keep = still_in_race([evidence[i] for i in alive], min_gain)
             for i, k in zip(alive, keep, strict=True):
@@ -129,20 +139,11 @@ def race(
         open_ = undecided(evidence, alpha, min_gain)
         todo = [i for i in alive if open_[i]]
         if todo:
-            label = f"confirmation: {len(todo)} undecided candidates x {confirm_seeds} draws"
-            base_runs = _extend(
-                runner,
-                draws,
-                baseline,
-                base_runs,
-                evidence,
-                which=todo,
-                span=(done, confirm_seeds),
-                alpha=alpha,
-                label=label,
+            train(
+                todo,
+                confirm_seeds,
+                f"confirmation: {len(todo)} undecided candidates x {confirm_seeds} draws",
             )
-            for i in todo:
-                evidence[i].rounds += 1
     return base_runs, evidence
 
 
