@@ -23,7 +23,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -168,6 +168,7 @@ def planner_sizes(
     methods: list[str],
     epochs: dict[int, int],
     log: Callable[[str], None],
+    engines: Sequence[str] = ("auto",),
 ) -> None:
     """The planner's sizes (issue 13): 78,000 rows x d, hidden 128, 14 classes, batch 512,
     8 replicas, one torch thread. Per replica-epoch CPU seconds (this thread's clock) of
@@ -189,26 +190,30 @@ def planner_sizes(
             f"[planner] d={d}: matmul limit {1e3 * limit:.1f} ms per replica-epoch; plain "
             f"PyTorch loop {1e3 * plain:.0f} ms per model-epoch"
         )
-        for method in methods:
-            cfg = TrainConfig(
-                method=method,
-                hidden=p["hidden"],
-                batch_size=p["batch"],
-                lr=p["lr"],
-                device="cpu",
-                early_stop_classes=(0,),
-            )
-            r = p["replicas"]
-            t = engine_epoch(x, y, xv, yv, cfg, r, epochs[d], clock="cpu") / r
-            row[method] = {"s": t, "vs_plain": plain / t, "share_of_limit": limit / t}
-            log(
-                f"[planner] d={d} {method}: {1e3 * t:.0f} ms per replica-epoch, "
-                f"{plain / t:.2f}x the plain loop, {100 * limit / t:.0f} % of the matmul limit"
-            )
-        if "ne" in row and "label-assemble" in row:
-            ratio = row["label-assemble"]["s"] / row["ne"]["s"]
-            row["la_over_ne"] = ratio
-            log(f"[planner] d={d}: label-assemble / ne = {ratio:.2f}")
+        for engine in engines:
+            tag = "" if engine == "auto" else f"@{engine}"
+            for method in methods:
+                cfg = TrainConfig(
+                    method=method,
+                    hidden=p["hidden"],
+                    batch_size=p["batch"],
+                    lr=p["lr"],
+                    device="cpu",
+                    early_stop_classes=(0,),
+                    engine=engine,
+                )
+                r = p["replicas"]
+                t = engine_epoch(x, y, xv, yv, cfg, r, epochs[d], clock="cpu") / r
+                row[method + tag] = {"s": t, "vs_plain": plain / t, "share_of_limit": limit / t}
+                log(
+                    f"[planner] d={d} {method} (engine {engine}): {1e3 * t:.0f} ms per "
+                    f"replica-epoch, {plain / t:.2f}x the plain loop, "
+                    f"{100 * limit / t:.0f} % of the matmul limit"
+                )
+            if "ne" + tag in row and "label-assemble" + tag in row:
+                ratio = row["label-assemble" + tag]["s"] / row["ne" + tag]["s"]
+                row["la_over_ne" + tag] = ratio
+                log(f"[planner] d={d} (engine {engine}): label-assemble / ne = {ratio:.2f}")
         out[f"d{d}"] = row
     results["planner"] = out
 
@@ -531,6 +536,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="where a step's time goes: full steps next to variants without one cost (--dims)",
     )
+    ap.add_argument(
+        "--engines",
+        default="auto,torch",
+        help="training engines of --planner: auto (the compiled CPU engine for ne and "
+        "label-assemble) and torch (eager operations)",
+    )
     ap.add_argument("--dims", default="64,1024", help="input dims of --planner (comma-separated)")
     ap.add_argument(
         "--methods", default="ne,label-assemble", help="methods of --planner (comma-separated)"
@@ -565,7 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.planner:
         dims = [int(v) for v in args.dims.split(",")]
         planner_sizes(
-            results, dims, args.methods.split(","), {d: 6 if d <= 256 else 2 for d in dims}, log
+            results,
+            dims,
+            args.methods.split(","),
+            {d: 6 if d <= 256 else 2 for d in dims},
+            log,
+            args.engines.split(","),
         )
         results["seconds"] = time.perf_counter() - t0
         if args.json:

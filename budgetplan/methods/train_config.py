@@ -36,6 +36,8 @@ ACTIVATIONS = ("relu", "gelu")
 REDUCTIONS = ("entry-mean", "class-sum")
 STOPPING = ("val-auc", "fixed")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ENGINES = ("auto", "torch")
+FUSED_METHODS = ("ne", "label-assemble")  # what ``budgetplan.methods.fused`` compiles
 
 
 def check_device(key: str, value: Any) -> str:
@@ -61,6 +63,10 @@ class TrainConfig:
     validation rows; or class indices, e.g. ``(target,)``.
     ``encoding_lr``: learning rate of the adapter's task encoding q (None = ``lr``), for the
     task-encoding relation (``budgetplan.relations.task_encoding``).
+    ``engine``: ``auto`` trains ``ne`` and ``label-assemble`` (one ReLU hidden layer) on the CPU
+    with the compiled engine (``budgetplan.methods.fused``: the same model and losses, its own
+    random numbers; ``label-assemble`` about 2x faster at the planner's sizes, bench/README.md),
+    everything else with torch; ``torch`` always uses torch's eager operations.
     ``method_params``: per-method hyper-parameters over the paper defaults (a dict is accepted
     and stored as sorted pairs). ``threads``: torch CPU threads during training (None = leave;
     1 by default: with 2 threads on a shared 2-core machine OpenMP spin-waiting made the small
@@ -88,6 +94,7 @@ class TrainConfig:
     method_params: tuple[tuple[str, Any], ...] = ()
     device: str = "auto"
     threads: int | None = 1
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         mp: Any = self.method_params
@@ -114,6 +121,7 @@ class TrainConfig:
         check_choice("train.reduction", self.reduction, REDUCTIONS)
         check_choice("train.stopping", self.stopping, STOPPING)
         check_device("train.device", self.device)
+        check_choice("train.engine", self.engine, ENGINES)
         for name in ("hidden", "batch_size", "max_epochs", "patience"):
             check_int(f"train.{name}", getattr(self, name), low=1)
         check_int("train.depth", self.depth, low=0)  # 0 = a linear model on the embedding
@@ -147,6 +155,16 @@ class TrainConfig:
         from budgetplan.methods.registry import METHODS
 
         return METHODS[self.method].default_head
+
+    def uses_fused(self, device_type: str) -> bool:
+        """Whether ``train_replicas`` runs this config on the compiled CPU engine."""
+        return (
+            self.engine == "auto"
+            and device_type == "cpu"
+            and self.method in FUSED_METHODS
+            and self.depth == 1
+            and self.activation == "relu"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (round-trips through ``from_dict``)."""

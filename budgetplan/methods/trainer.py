@@ -13,6 +13,11 @@ method's code asks for them), and every
 operation is per replica (batched matmul, elementwise Adam without cross-replica clipping), so a
 replica trained alone or in any batch gives the same weights up to float round-off.
 
+On the CPU, ``ne`` and ``label-assemble`` (one ReLU hidden layer) run on the compiled engine
+(``budgetplan.methods.fused``, ``TrainConfig.engine``): the same model, losses, initial weights
+and batch orders, each replica's epoch in its own compiled loop (the same bits alone or in any
+batch), its dropout masks and views drawn from its own stream; validation stays here.
+
 The optimiser is Adam (seed 000: lr 2e-4) written over the stacked tensors (same update as
 ``torch.optim.Adam`` with L2 weight decay); the loss is the sum of the per-replica losses, whose
 gradients are the replicas' own gradients.
@@ -299,6 +304,108 @@ class ReplicaAdam:
         self.v = {k: v.index_select(0, index) for k, v in self.v.items()}
 
 
+class _FusedEpochs:
+    """Replicas trained by the compiled CPU engine (``budgetplan.methods.fused``).
+
+    The parameters live in one ``(R, P)`` float32 array the kernel updates in place; ``params``
+    are torch views of it in the usual ``(R, ...)`` shapes, so validation and the best-epoch
+    copies read the current weights. Initial weights and batch orders are the torch engine's
+    (same generators); dropout masks and views come from each replica's SplitMix64 stream,
+    seeded like the torch engine's device generator (stream 1 of the replica's seed).
+    """
+
+    def __init__(
+        self,
+        params: models.Params,
+        config: TrainConfig,
+        method_params: Mapping[str, Any],
+        seeds: Sequence[int],
+        scale: float,
+    ) -> None:
+        from budgetplan.methods import fused
+
+        self._fused = fused
+        self.keys = [k for k in fused.LAYOUT_KEYS if k in params]
+        self.shapes = {k: tuple(params[k].shape[1:]) for k in self.keys}
+        sizes = [math.prod(self.shapes[k]) for k in self.keys]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        offset = dict(zip(self.keys, starts.tolist(), strict=True))
+        self.layout = np.array([offset.get(k, -1) for k in fused.LAYOUT_KEYS], dtype=np.int64)
+        self.offset = offset
+        r = len(seeds)
+        self.flat = np.ascontiguousarray(
+            np.concatenate([params[k].detach().cpu().reshape(r, -1).numpy() for k in self.keys], 1),
+            dtype=np.float32,
+        )
+        self.m = np.zeros_like(self.flat)
+        self.v = np.zeros_like(self.flat)
+        lr_of = {"q": config.encoding_lr} if config.encoding_lr is not None else {}
+        self.lr = np.concatenate(
+            [
+                np.full(n, lr_of.get(k, config.lr), dtype=np.float32)
+                for k, n in zip(self.keys, sizes, strict=True)
+            ]
+        )
+        self.state = np.array(
+            [fused.stream_seed(_derive_seed(s, 1)) for s in seeds], dtype=np.uint64
+        )
+        mp = dict(method_params)
+        drop = fused.keep_levels(config.dropout) if config.dropout > 0 else 65536
+        self.hyper = fused.Hyper(
+            method=fused.METHOD_CODES[config.method],
+            reduction=fused.REDUCTION_CODES[config.reduction],
+            adapter=config.resolved_head == "adapter",
+            batch=int(config.batch_size),
+            hidden=int(config.hidden),
+            drop_levels=drop,
+            tau=float(mp.get("tau", 0.5)),
+            sharpen_t=float(mp.get("t", 4.0)),
+            weak_sigma=float(mp.get("weak_noise", 0.0)) * scale,
+            strong_sigma=float(mp.get("strong_noise", 0.0)) * scale,
+            strong_levels=fused.keep_levels(float(mp.get("strong_drop", 0.0))),
+            weight_decay=float(config.weight_decay),
+        )
+        self.threads = config.threads
+        self.params = self._views()
+
+    def _views(self) -> models.Params:
+        t = torch.from_numpy(self.flat)
+        r = t.shape[0]
+        return {
+            k: t[:, o : o + math.prod(self.shapes[k])].view(r, *self.shapes[k])
+            for k, o in self.offset.items()
+        }
+
+    def epoch(self, x: np.ndarray, perm: np.ndarray, codes: Tensor, step: int) -> np.ndarray:
+        """One epoch of the active replicas in place; their summed batch losses ``(R,)``."""
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the kernel calls: limit it too)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            return self._fused.train_epoch(
+                np.ascontiguousarray(x, dtype=np.float32),
+                np.ascontiguousarray(perm, dtype=np.int64),
+                codes.numpy(),
+                self.flat,
+                self.m,
+                self.v,
+                self.lr,
+                self.layout,
+                self.state,
+                step,
+                self.hyper,
+            )
+
+    def select(self, keep: np.ndarray) -> models.Params:
+        """Keep the replicas ``keep`` (indices among the active ones); their parameter views."""
+        self.flat = np.ascontiguousarray(self.flat[keep])
+        self.m = np.ascontiguousarray(self.m[keep])
+        self.v = np.ascontiguousarray(self.v[keep])
+        self.state = np.ascontiguousarray(self.state[keep])
+        self.params = self._views()
+        return self.params
+
+
 def _derive_seed(seed: int, stream: int) -> int:
     """An independent 63-bit seed for ``stream`` of replica seed ``seed`` (numpy SeedSequence)."""
     return int(
@@ -491,6 +598,13 @@ def train_replicas(
         step = 0
         b = int(config.batch_size)
         epochs_run = 0
+        fused = (
+            _FusedEpochs(params, config, method.params, seeds, embedding_scale(x))
+            if config.uses_fused(device.type)
+            else None
+        )
+        if fused is not None:
+            params = fused.params
         for epoch in range(config.max_epochs):
             gens_cpu = [cpu_gens[i] for i in active]
             gens_dev = [dev_gens[i] for i in active]
@@ -498,7 +612,11 @@ def train_replicas(
             offsets = torch.arange(len(active), device=device).mul_(n).unsqueeze(1)
             loss_sum = torch.zeros(len(active), device=device)
             n_batches = 0
-            for s in range(0, n, b):
+            if fused is not None:
+                loss_sum += torch.from_numpy(fused.epoch(x_train, perm.numpy(), y_codes, step))
+                n_batches = -(-n // b)
+                step += n_batches
+            for s in range(0, n if fused is None else 0, b):
                 idx = perm[:, s : s + b]
                 xb = x.index_select(0, idx.reshape(-1)).view(*idx.shape, x.shape[1])
                 # row gather from the flattened (R * N, C) table: ~5x faster than torch.gather
@@ -566,10 +684,13 @@ def train_replicas(
             if not keep.all():
                 loc = torch.as_tensor(np.flatnonzero(keep), device=device)
                 active = active[keep]
-                params = {
-                    k: v.detach().index_select(0, loc).requires_grad_(True)
-                    for k, v in params.items()
-                }
+                if fused is not None:
+                    params = fused.select(np.flatnonzero(keep))
+                else:
+                    params = {
+                        k: v.detach().index_select(0, loc).requires_grad_(True)
+                        for k, v in params.items()
+                    }
                 opt.select(loc)
                 state = select_state(state, loc)
                 y_codes = y_codes.index_select(0, loc)

@@ -28,7 +28,9 @@ from budgetplan.paths import cache_dir
 
 DIGEST = "digest"
 
-CACHE_VERSION = 2  # 2: dropout masks drawn as 16-bit integers (trainer speed-up)
+CACHE_VERSION = (
+    3  # 2: dropout masks as 16-bit integers; 3: the compiled CPU engine (methods/fused.py)
+)
 
 
 def run_key(

@@ -7,10 +7,12 @@ groups the rest into jobs of at most ``max_replicas`` replicas. Each job is ONE 
 K candidates x S seeds of a round train as one batched model. Jobs go through an executor
 (``budgetplan.planner.executor``) and every finished job's runs are written to the cache at once,
 so an interrupted simulation keeps what it finished. An executor that runs jobs elsewhere gets
-the arrays every job shares once (``executor.share``: Ray's object store). How a round is cut
-into jobs depends only on ``max_replicas`` (never on the executor), and batched training gives a
-replica the same weights only up to float round-off in batches of other sizes, so this is what
-makes every executor give the same numbers to the bit.
+the arrays every job shares once (``executor.share``: Ray's object store). Every executor gives
+the same numbers to the bit: the torch engine batches replicas and gives a replica the same
+weights only up to float round-off in batches of other sizes, so for it a round is cut into jobs
+by ``max_replicas`` alone; the compiled CPU engine (``budgetplan.methods.fused``) trains each
+replica in its own loop, the same to the bit in any batch (tested), so for it a round is cut into
+about two jobs per worker, which keeps every worker busy to the round's end.
 
 Each run records the target's ROC AUC and average precision on the test split (all labels,
 never masked). Gains over the baseline are paired by seed (``budgetplan.planner.stats``).
@@ -193,6 +195,15 @@ class Runner:
             self._shared = dict(share(values)) if share is not None else values
         return self._shared
 
+    def job_size(self, n_runs: int) -> int:
+        """Replicas per job for a round of ``n_runs`` (see the module docstring)."""
+        from budgetplan.methods.device import resolve_device
+
+        workers = int(getattr(self.executor, "parallelism", 1) or 1)
+        if workers < 2 or not self.config.uses_fused(resolve_device(self.config.device).type):
+            return self.max_replicas
+        return max(1, min(self.max_replicas, -(-n_runs // (2 * workers))))
+
     def key(self, spec: RunSpec) -> str:
         return run_key(
             self.problem.checksum,
@@ -234,29 +245,10 @@ class Runner:
 
     def _train(self, todo: dict[str, RunSpec], label: str) -> dict[str, RunResult]:
         items = list(todo.items())
-        size = self.max_replicas  # never the executor's parallelism: results must not depend on it
+        size = self.job_size(len(items))
         groups = [items[i : i + size] for i in range(0, len(items), size)]
-        p = self.problem
         total = len(items)
-        done = 0
-        local = isinstance(self.executor, LocalExecutor)
-        jobs = []
-        shared = self.shared_arrays()
-        for group in groups:
-            y = np.stack(
-                [spec.assembly.apply((p.y_train, p.train_ids, p.classes)) for _, spec in group]
-            )
-            job = TrainJob(
-                y_train=y,
-                target_index=p.target_index,
-                config=self.config,
-                seeds=tuple(spec.training_seed for _, spec in group),
-                **shared,
-            )
-            if local and self.progress is not None:
-                job.progress = self._inner_progress(done, len(group), total, label)
-            jobs.append(job)
-            done += len(group)
+        jobs = _LazyJobs(self, groups, label)
         results: dict[str, RunResult] = {}
         finished = 0
         if self.progress is not None:  # the round's bar from its start, not its first job
@@ -287,6 +279,20 @@ class Runner:
         self.seconds += time.perf_counter() - t0
         return results
 
+    def make_job(self, group: Sequence[tuple[str, RunSpec]]) -> TrainJob:
+        """The training job of ``group``: its replicas' label matrices and seeds."""
+        p = self.problem
+        y = np.stack(
+            [spec.assembly.apply((p.y_train, p.train_ids, p.classes)) for _, spec in group]
+        )
+        return TrainJob(
+            y_train=y,
+            target_index=p.target_index,
+            config=self.config,
+            seeds=tuple(spec.training_seed for _, spec in group),
+            **self.shared_arrays(),
+        )
+
     def _inner_progress(self, offset: int, size: int, total: int, label: str) -> ProgressFn:
         def report(done: int, of: int, message: str = "") -> None:
             if self.progress is not None and of:
@@ -294,3 +300,32 @@ class Runner:
                 self.progress(int(offset + frac * size), total, label)
 
         return report
+
+
+class _LazyJobs(Sequence[TrainJob]):
+    """A round's jobs, each built when the executor first asks for it: an executor submits them
+    in order, so the first job trains while the main process builds the next ones' labels."""
+
+    def __init__(self, runner: Runner, groups: list[list[tuple[str, RunSpec]]], label: str):
+        self.runner, self.groups, self.label = runner, groups, label
+        self.offsets = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).tolist()
+        self._built: dict[int, TrainJob] = {}
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, i: int) -> TrainJob:  # type: ignore[override]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        if i not in self._built:
+            r = self.runner
+            job = r.make_job(self.groups[i])
+            if isinstance(r.executor, LocalExecutor) and r.progress is not None:
+                total = self.offsets[-1]
+                job.progress = r._inner_progress(
+                    self.offsets[i], len(self.groups[i]), total, self.label
+                )
+            self._built[i] = job
+        return self._built[i]

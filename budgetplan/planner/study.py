@@ -257,16 +257,20 @@ class StudyPlanner:
 
     def _pool_knn(self) -> np.ndarray:
         """The pool's k = 10 neighbour lists: the store's cached kNN on full vectors, or exact
-        search in a PCA-reduced pool (kept in the prepared cache, keyed on the problem)."""
+        search in a PCA-reduced pool for the target's positives, the only lists the planner reads
+        (kept in the prepared cache, keyed on the problem)."""
         from budgetplan.planner.neighbours import pool_knn, uses_store
 
         problem, store = self.problem, self.data.embeddings
         if uses_store(problem, store):  # the store caches its own kNN
             return pool_knn(problem, store, k=KNN_K)[1]
+        positives = np.flatnonzero(problem.y_train[:, problem.target_index] == 1)
         got = self.prepared.get_or_compute(
             "knn",
-            prepared_key("knn", {"problem": problem.checksum, "k": KNN_K}),
-            lambda: {"knn": pool_knn(problem, None, k=KNN_K)[1]},
+            prepared_key(
+                "knn", {"problem": problem.checksum, "k": KNN_K, "queries": "target-positives"}
+            ),
+            lambda: {"knn": pool_knn(problem, None, k=KNN_K, queries=positives)[1]},
             {"knn": (len(problem.train_ids), KNN_K)},
         )
         return got["knn"]

@@ -158,6 +158,17 @@ def test_plan_worklist_curve_and_download_in_headless_chromium(
         page.set_default_timeout(60_000)
         page.goto(url + "/plan")
         page.get_by_text("SIMULATED", exact=False).first.wait_for()
+        # a study with 10 Nodule positives, 6 draws and budget for every image: its plan has
+        # images to annotate (Hernia, q = 0.007; the worklist below needs them)
+        for label, value in (
+            ("Seeds", "6"),
+            ("Target positives", "10"),
+            ("Budget (labels)", "240"),
+        ):
+            field = page.get_by_role("spinbutton", name=label)
+            field.fill(value)
+            field.press("Enter")
+            page.wait_for_timeout(1500)
         page.get_by_role("button", name="Make the plan").click()
         button = page.get_by_role("button", name="CSV worklist")
         button.wait_for()

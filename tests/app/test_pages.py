@@ -166,7 +166,10 @@ def test_simulate_page_trains_shows_gains_and_answers_from_cache(app_env) -> Non
 
 def test_simulate_and_plan_share_one_study(app_env) -> None:
     at = start("views/simulate.py")
-    at.number_input(key="w_seeds").set_value(2).run()
+    # 10 kept Nodule positives and 6 draws: "more Nodule" and Hernia come out significant
+    # (q = 0.015), so the plan has images to show
+    at.number_input(key="w_seeds").set_value(6).run()
+    at.number_input(key="w_tpos").set_value(10).run()
     run_simulation(at)
     at.switch_page("views/plan.py").run()
     assert not at.exception and not at.error
@@ -176,7 +179,7 @@ def test_simulate_and_plan_share_one_study(app_env) -> None:
     assert any("same runs" in e.label for e in at.expander)
     # the worklist view: rank, image, classes to read, reason, and the 2-D map
     plan = at.session_state["recommendation"][1].plan
-    assert plan.actions  # the tiny store's planted Mass is worth annotating at this budget
+    assert plan.actions
     shown = frame_with(at, "classes to read")
     assert list(shown.columns[:4]) == ["rank", "image", "classes to read", "reason"]
     assert shown["rank"].tolist() == list(range(1, len(shown) + 1))

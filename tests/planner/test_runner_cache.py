@@ -106,3 +106,28 @@ def test_negligible_but_regular_gain_is_not_worth_recommending() -> None:
     assert tiny.significant(0.05)
     assert not tiny.significant(0.05, min_gain=0.001)
     assert replace(tiny, gain=0.02, ci_low=0.01).significant(0.05, min_gain=0.001)
+
+
+class _TwoWorkers(LocalExecutor):
+    parallelism = 2
+
+
+def test_job_sizes_keep_every_worker_busy_only_where_results_cannot_move(toy_data) -> None:
+    """The compiled engine trains each replica alone (the same bits in any job), so a round is cut
+    into about two jobs per worker; the torch engine's cut stays ``max_replicas``."""
+    p, _ = _specs(toy_data)
+    fused = Runner(p, TRAIN, executor=_TwoWorkers(), max_replicas=8)
+    assert [fused.job_size(n) for n in (32, 22, 4, 1)] == [8, 6, 1, 1]
+    torch_engine = Runner(p, replace(TRAIN, engine="torch"), executor=_TwoWorkers(), max_replicas=8)
+    assert [torch_engine.job_size(n) for n in (32, 22, 4)] == [8, 8, 8]
+    assert Runner(p, TRAIN, executor=LocalExecutor(), max_replicas=8).job_size(22) == 8
+
+
+def test_a_run_gives_the_same_numbers_in_any_cut(toy_data, tmp_path) -> None:
+    p, specs = _specs(toy_data)
+    cfg = TrainConfig(method="label-assemble", max_epochs=3, hidden=16)
+    whole = Runner(p, cfg, cache=RunCache(tmp_path / "a"), max_replicas=12).run(specs)
+    cut = Runner(p, cfg, cache=RunCache(tmp_path / "b"), max_replicas=1).run(specs)
+    assert [(r.auc, r.ap, r.best_epoch) for r in whole] == [
+        (r.auc, r.ap, r.best_epoch) for r in cut
+    ]

@@ -1,0 +1,437 @@
+"""The fused CPU engine: one compiled epoch of ``ne`` or ``label-assemble`` for R replicas.
+
+On the CPU the eager torch step spends most of its time outside its matrix products: per-replica
+random draws from torch's generator (dropout masks, the views' noise), a dozen elementwise passes
+over the hidden activations and ~130 operator calls (bench/README.md, "train.py"). This engine
+compiles the whole epoch with numba: for each replica (its own loop, so a replica trained alone
+or in any batch gives the same numbers), for each batch, it gathers the rows, makes the views,
+runs the forward pass, the loss gradient written out by hand, the backward pass and Adam, with
+the matrix products in BLAS and every elementwise step fused into one loop.
+
+It computes the same model and losses as the torch engine (``budgetplan.methods.models`` and
+``budgetplan.methods.losses``; ``forward_backward`` is tested equal to torch autograd on the same
+inputs and masks), with its own random numbers:
+
+- dropout masks (16-bit uniforms below ``(1 - p) * 65536``, as ``views.dropout_masks``) and the
+  strong view's feature-dropout mask come from each replica's own SplitMix64 stream;
+- the views' Gaussian noise is a window of a shared table of N(0, 1) numbers at an offset drawn
+  from that stream, as in the shared noise table of Salimans et al. 2017 ("Evolution Strategies
+  as a Scalable Alternative to Reinforcement Learning", Sec. 2.1): a window costs one pass where a
+  fresh Gaussian costs ~5 ns per number, more than the rest of the step at d = 1,024.
+
+Model (``models``): ``Z = X W0 + b0``, ``H = relu(Z) * M`` (M = 0 or 1 / keep), logits
+``L = H Wh + bh``; the adapter head generates ``Wh^T = q G + g`` and ``bh = q u + u0``
+(seed 000 Alg. 1, Eq. 1). Losses: ``ne`` = BCE on the annotated entries (seed 001 Eq. 1);
+``label-assemble`` = BCE of the weak view on the annotated entries + ``(a_w - sg(sharpen(a_w)))^2``
++ ``(a_s - sg(sharpen(a_w)))^2`` on the unannotated ones (seed 000 Eq. 2-5), each reduced by
+``entry-mean`` or ``class-sum`` as ``losses._common.reduce_entries``. Adam as ``ReplicaAdam``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+NE, LABEL_ASSEMBLE = 0, 1
+METHOD_CODES = {"ne": NE, "label-assemble": LABEL_ASSEMBLE}
+REDUCTION_CODES = {"entry-mean": 0, "class-sum": 1}
+LAYOUT_KEYS = (
+    "w0",
+    "b0",
+    "head_w",
+    "head_b",
+    "q",
+    "gen_w",
+    "gen_b",
+    "gen_bias_w",
+    "gen_bias_b",
+)
+TABLE_SEED = 20170310  # the noise table is one fixed sequence, shared by every replica
+_TABLE_MIN = 1 << 22
+
+
+def noise_table(window: int) -> np.ndarray:
+    """The shared N(0, 1) float32 table: at least 32 windows of ``window`` numbers (>= 4 Mi).
+
+    Drawn from a fixed seed, so it is the same table in every process and on every run.
+    """
+    size = max(_TABLE_MIN, 32 * int(window))
+    size = 1 << (size - 1).bit_length()  # a power of two: tables of nearby sizes are shared
+    return _table(size)
+
+
+_TABLES: dict[int, np.ndarray] = {}
+
+
+def _table(size: int) -> np.ndarray:
+    if size not in _TABLES:
+        rng = np.random.Generator(np.random.PCG64(TABLE_SEED))
+        _TABLES.clear()  # keep one table per process
+        _TABLES[size] = rng.standard_normal(size, dtype=np.float32)
+    return _TABLES[size]
+
+
+def stream_seed(seed: int) -> np.uint64:
+    """The SplitMix64 state of a replica's stream, from its (already derived) 63-bit seed."""
+    return np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The numbers of one epoch that are not arrays (see ``train_epoch``)."""
+
+    method: int
+    reduction: int
+    adapter: bool
+    batch: int
+    hidden: int
+    drop_levels: int  # keep an entry when its 16-bit uniform is below this (65536 = no dropout)
+    tau: float = 0.5
+    sharpen_t: float = 4.0
+    weak_sigma: float = 0.0
+    strong_sigma: float = 0.0
+    strong_levels: int = 65536
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+
+def keep_levels(p: float) -> int:
+    """16-bit keep threshold of dropout probability ``p`` (as ``views._keep_mask``)."""
+    return max(1, min(65536, round((1.0 - p) * 65536)))
+
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _mix(z: np.uint64) -> np.uint64:
+    """SplitMix64's output function (Steele, Lea & Flood 2014)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _next(state: np.ndarray, r: int) -> np.uint64:
+    """The next 64-bit word of replica ``r``'s SplitMix64 stream."""
+    s = state[r] + _GAMMA
+    state[r] = s
+    return _mix(s)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _uniform16(state: np.ndarray, r: int, words: np.ndarray, count: int) -> np.ndarray:
+    """``count`` uniform 16-bit integers of replica ``r``'s stream (four per word, the same
+    words ``_next`` would give in turn; the loop vectorises: word k is mix(state + k gamma))."""
+    n = (count + 3) // 4
+    s0 = state[r]
+    for k in range(n):
+        words[k] = _mix(s0 + np.uint64(k + 1) * _GAMMA)
+    state[r] = s0 + np.uint64(n) * _GAMMA
+    return words[:n].view(np.uint16)[:count]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _fill_mask(out: np.ndarray, state: np.ndarray, r: int, levels: int) -> None:
+    """``out`` (flat) = 65536 / levels where a 16-bit uniform is below ``levels``, else 0."""
+    scale = np.float32(65536.0 / levels)
+    zero = np.float32(0.0)
+    n = out.shape[0]
+    u = _uniform16(state, r, np.empty((n + 3) // 4, dtype=np.uint64), n)
+    lv = np.uint16(levels - 1) if levels < 65536 else np.uint16(65535)
+    for i in range(n):
+        out[i] = scale if u[i] <= lv else zero
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _head(flat: np.ndarray, lay: np.ndarray, adapter: bool, h: int, c: int) -> tuple:
+    """Head weights as ``(Wh^T (C, H), bias (C,))`` (adapter: seed 000 Eq. 1)."""
+    if not adapter:
+        wt = np.ascontiguousarray(flat[lay[2] : lay[2] + h * c].reshape((h, c)).T)
+        return wt, flat[lay[3] : lay[3] + c].copy()
+    q = flat[lay[4] : lay[4] + c * c].reshape((c, c))
+    g = flat[lay[5] : lay[5] + c * h].reshape((c, h))
+    wt = np.dot(q, g) + flat[lay[6] : lay[6] + h]
+    u = flat[lay[7] : lay[7] + c]
+    bias = np.dot(q, u) + flat[lay[8]]
+    return wt, bias
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def forward_backward(
+    x: np.ndarray,
+    mask: np.ndarray,
+    codes: np.ndarray,
+    flat: np.ndarray,
+    lay: np.ndarray,
+    grad: np.ndarray,
+    method: int,
+    reduction: int,
+    adapter: bool,
+    hidden: int,
+    tau: float,
+    sharpen_t: float,
+) -> float:
+    """Loss of one replica's batch; its gradient over the flat parameters is written to ``grad``.
+
+    ``x`` (V*b, d): the batch's inputs (ne: V = 1; label-assemble: the weak view's b rows, then the
+    strong view's); ``mask`` (V*b, H) dropout multipliers (ones for none); ``codes`` (b, C) int8
+    labels (1, 0, -1 = not annotated), shared by the views.
+    """
+    rows, d = x.shape
+    b, c = codes.shape
+    h = hidden
+    w0 = flat[lay[0] : lay[0] + d * h].reshape((d, h))
+    b0 = flat[lay[1] : lay[1] + h]
+    z = np.dot(x, w0)
+    zero = np.float32(0.0)
+    for i in range(rows):
+        zi = z[i]
+        mi = mask[i]
+        for j in range(h):
+            zi[j] = max(zi[j] + b0[j], zero) * mi[j]
+    wt, bias = _head(flat, lay, adapter, h, c)
+    logits = np.dot(z, wt.T)
+    dl = np.zeros((rows, c), dtype=np.float32)
+    # denominators: annotated entries (per class for class-sum), and the unannotated ones
+    known_c = np.zeros(c)
+    for i in range(b):
+        for k in range(c):
+            if codes[i, k] >= 0:
+                known_c[k] += 1.0
+    if reduction == 0:
+        kd = np.full(c, 1.0 / max(known_c.sum(), 1.0)).astype(np.float32)
+        ud = np.full(c, 1.0 / max(b * c - known_c.sum(), 1.0)).astype(np.float32)
+    else:
+        kd = (1.0 / np.maximum(known_c, 1.0)).astype(np.float32)
+        ud = (1.0 / np.maximum(b - known_c, 1.0)).astype(np.float32)
+    f = np.float32
+    one, two = f(1.0), f(2.0)
+    inv_t = f(1.0 / sharpen_t)
+    keep_t = one - inv_t
+    tau32 = f(tau)
+    loss = 0.0
+    for i in range(b):
+        li = logits[i]
+        ci = codes[i]
+        for k in range(c):
+            a = li[k] + bias[k]
+            code = ci[k]
+            if code >= 0:  # BCE on the annotated entry (weak view for label-assemble)
+                y = f(code)
+                e = np.exp(-abs(a))
+                loss += (max(a, zero) - a * y + np.log(one + e)) * kd[k]
+                p = one / (one + e) if a >= zero else e / (one + e)
+                dl[i, k] = (p - y) * kd[k]
+            elif method == 1:  # sharpened pseudo label (Eq. 3-4) and consistency (Eq. 5)
+                p = one / (one + np.exp(-a))
+                target = p * keep_t + (inv_t if p > tau32 else zero)
+                e = p - target
+                loss += e * e * ud[k]
+                dl[i, k] = two * e * p * (one - p) * ud[k]
+                ps = one / (one + np.exp(-(logits[b + i, k] + bias[k])))
+                es = ps - target
+                loss += es * es * ud[k]
+                dl[b + i, k] = two * es * ps * (one - ps) * ud[k]
+    grad[:] = 0.0
+    # head: dWh = H^T dL, db = sum dL; adapter: through Wh^T = q G + g, bias = q u + u0
+    dwt = np.dot(dl.T, z)  # (C, H) = dWh^T
+    dbias = dl.sum(axis=0)
+    if not adapter:
+        grad[lay[2] : lay[2] + h * c] = np.ascontiguousarray(dwt.T).reshape(h * c)
+        grad[lay[3] : lay[3] + c] = dbias
+    else:
+        q = flat[lay[4] : lay[4] + c * c].reshape((c, c))
+        g = flat[lay[5] : lay[5] + c * h].reshape((c, h))
+        u = flat[lay[7] : lay[7] + c]
+        dq = np.dot(dwt, g.T)
+        for i in range(c):
+            for k in range(c):
+                dq[i, k] += dbias[i] * u[k]
+        grad[lay[4] : lay[4] + c * c] = dq.reshape(c * c)
+        grad[lay[5] : lay[5] + c * h] = np.dot(q.T, dwt).reshape(c * h)
+        grad[lay[6] : lay[6] + h] = dwt.sum(axis=0)
+        grad[lay[7] : lay[7] + c] = np.dot(q.T, dbias)
+        grad[lay[8]] = dbias.sum()
+    # trunk: dZ = (dL Wh^T) * M where the unit is on, dW0 = X^T dZ, db0 = sum dZ
+    dz = np.dot(dl, wt)
+    db0 = np.zeros(h, dtype=np.float32)
+    for i in range(rows):
+        zi = z[i]
+        mi = mask[i]
+        dzi = dz[i]
+        for j in range(h):
+            v = dzi[j] * mi[j] if zi[j] > zero else zero
+            dzi[j] = v
+            db0[j] += v
+    grad[lay[0] : lay[0] + d * h] = np.dot(x.T, dz).reshape(d * h)
+    grad[lay[1] : lay[1] + h] = db0
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _adam(
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    lr: np.ndarray,
+    t: int,
+    b1: float,
+    b2: float,
+    eps: float,
+    wd: float,
+) -> None:
+    """One Adam step on one replica's flat parameters (``torch.optim.Adam``'s formula, L2 decay)."""
+    f = np.float32
+    step = f(1.0 / (1.0 - b1**t))
+    inv_sq_bc2 = f(1.0 / math.sqrt(1.0 - b2**t))
+    a1, a2, c2, e, w = f(1.0 - b1), f(1.0 - b2), f(b2), f(eps), f(wd)
+    for i in range(p.shape[0]):
+        gi = g[i] + w * p[i]
+        mi = m[i] + a1 * (gi - m[i])
+        vi = c2 * v[i] + a2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr[i] * step * mi / (np.sqrt(vi) * inv_sq_bc2 + e)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _epoch(
+    x: np.ndarray,
+    perm: np.ndarray,
+    codes: np.ndarray,
+    flat: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    lr: np.ndarray,
+    lay: np.ndarray,
+    state: np.ndarray,
+    table: np.ndarray,
+    t0: int,
+    method: int,
+    reduction: int,
+    adapter: bool,
+    batch: int,
+    hidden: int,
+    drop_levels: int,
+    tau: float,
+    sharpen_t: float,
+    weak_sigma: float,
+    strong_sigma: float,
+    strong_levels: int,
+    b1: float,
+    b2: float,
+    eps: float,
+    wd: float,
+    losses: np.ndarray,
+) -> None:
+    n, d = x.shape
+    r_all = flat.shape[0]
+    views = 2 if method == 1 else 1
+    n_table = table.shape[0]
+    strong_scale = np.float32(65536.0 / strong_levels)
+    strong_top = np.uint16(strong_levels - 1) if strong_levels < 65536 else np.uint16(65535)
+    ws, ss, zero = np.float32(weak_sigma), np.float32(strong_sigma), np.float32(0.0)
+    grad = np.empty(flat.shape[1], dtype=np.float32)
+    xb = np.empty((views * batch, d), dtype=np.float32)
+    mask = np.ones((views * batch, hidden), dtype=np.float32)
+    words = np.empty((batch * max(d, views * hidden) + 3) // 4, dtype=np.uint64)
+    for r in range(r_all):
+        t = t0
+        total = 0.0
+        for s in range(0, n, batch):
+            b = min(batch, n - s)
+            rows = perm[r, s : s + b]
+            xv = xb[: views * b]
+            mv = mask[: views * b]
+            if method == 1:  # weak view: x + noise; strong: feature dropout, then noise
+                span = b * d
+                ow = np.int64(_next(state, r) % np.uint64(n_table - span + 1))
+                o_s = np.int64(_next(state, r) % np.uint64(n_table - span + 1))
+                u = _uniform16(state, r, words, span)
+                for bi in range(b):
+                    xr = x[rows[bi]]
+                    xw = xv[bi]
+                    xs = xv[b + bi]
+                    tw = table[ow + bi * d : ow + bi * d + d]
+                    ts = table[o_s + bi * d : o_s + bi * d + d]
+                    ub = u[bi * d : bi * d + d]
+                    for j in range(d):
+                        xw[j] = xr[j] + ws * tw[j]
+                        kept = xr[j] * strong_scale if ub[j] <= strong_top else zero
+                        xs[j] = kept + ss * ts[j]
+            else:
+                for bi in range(b):
+                    xv[bi, :] = x[rows[bi], :]
+            if drop_levels < 65536:
+                _fill_mask(mv.reshape(views * b * hidden), state, r, drop_levels)
+            lab = np.empty((b, codes.shape[2]), dtype=np.int8)
+            for bi in range(b):
+                lab[bi, :] = codes[r, rows[bi], :]
+            total += forward_backward(
+                xv, mv, lab, flat[r], lay, grad, method, reduction, adapter, hidden, tau, sharpen_t
+            )
+            t += 1
+            _adam(flat[r], grad, m[r], v[r], lr, t, b1, b2, eps, wd)
+        losses[r] = total
+
+
+def train_epoch(
+    x: np.ndarray,
+    perm: np.ndarray,
+    codes: np.ndarray,
+    flat: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    lr: np.ndarray,
+    layout: np.ndarray,
+    state: np.ndarray,
+    step: int,
+    hyper: Hyper,
+) -> np.ndarray:
+    """One epoch of every replica, in place on ``flat`` / ``m`` / ``v`` / ``state``.
+
+    ``x`` (N, d) float32; ``perm`` (R, N) each replica's batch order; ``codes`` (R, N, C) int8
+    labels; ``flat`` (R, P) parameters in ``layout`` order with Adam moments ``m``, ``v``;
+    ``lr`` (P,) per-parameter learning rates; ``state`` (R,) uint64 streams; ``step`` Adam steps
+    taken so far. Returns the summed batch losses ``(R,)``.
+    """
+    losses = np.zeros(flat.shape[0])
+    window = x.shape[0] and min(hyper.batch, x.shape[0]) * x.shape[1]
+    table = noise_table(window) if hyper.method == LABEL_ASSEMBLE else np.zeros(1, np.float32)
+    _epoch(
+        x,
+        perm,
+        codes,
+        flat,
+        m,
+        v,
+        lr,
+        layout,
+        state,
+        table,
+        step,
+        hyper.method,
+        hyper.reduction,
+        hyper.adapter,
+        hyper.batch,
+        hyper.hidden,
+        hyper.drop_levels,
+        hyper.tau,
+        hyper.sharpen_t,
+        hyper.weak_sigma,
+        hyper.strong_sigma,
+        hyper.strong_levels,
+        hyper.beta1,
+        hyper.beta2,
+        hyper.eps,
+        hyper.weight_decay,
+        losses,
+    )
+    return losses

@@ -1,0 +1,177 @@
+"""The compiled CPU engine: its gradient is torch autograd's of the same model and loss, its
+replicas are independent, and it trains as well as the torch engine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from budgetplan.errors import ConfigError
+from budgetplan.methods import fused, models
+from budgetplan.methods.losses import LOSSES
+from budgetplan.methods.trainer import TrainConfig, _FusedEpochs, train_replicas
+
+FAST = dict(lr=1e-2, hidden=32, max_epochs=12, patience=4, batch_size=64, device="cpu")
+
+
+def _case(head: str, seed: int = 0, b: int = 24, d: int = 7, h: int = 9, c: int = 4):
+    """One replica's parameters, two views' inputs and dropout multipliers, labels with gaps."""
+    rng = np.random.default_rng(seed)
+    spec = models.ModelSpec(d, c, h, 1, head=head, dropout=0.2)
+    params = models.init_params(spec, [torch.Generator().manual_seed(seed)])
+    if head == "adapter":  # move q away from the identity so every adapter term is exercised
+        params["q"] = params["q"] + 0.3 * torch.randn(1, c, c, generator=torch.Generator())
+        params["gen_b"] = 0.1 * torch.ones(1, 1, h)
+        params["gen_bias_b"] = torch.full((1, 1, 1), 0.2)
+    x = rng.standard_normal((2 * b, d)).astype(np.float32)
+    mask = np.where(rng.random((2 * b, h)) < 0.8, 1.25, 0.0).astype(np.float32)
+    codes = rng.integers(-1, 2, (b, c)).astype(np.int8)
+    codes[:, 0] = -1  # a class with no annotated entry in the batch
+    codes[0, 1] = 1
+    return spec, params, x, mask, codes
+
+
+def _torch_loss(spec, params, x, mask, codes, method, reduction, b):
+    labels = torch.from_numpy(np.where(codes < 0, np.nan, codes).astype(np.float32))[None]
+    xs = torch.from_numpy(x)[None]
+    ms = torch.from_numpy(mask)[None]
+    if method == "ne":
+        logits = models.forward(spec, params, xs[:, :b], [ms[:, :b]])
+        return LOSSES["ne"](logits, labels, reduction=reduction)[0]
+    weak = models.forward(spec, params, xs[:, :b], [ms[:, :b]])
+    strong = models.forward(spec, params, xs[:, b:], [ms[:, b:]])
+    return LOSSES["label-assemble"](weak, strong, labels, reduction=reduction)[0]
+
+
+@pytest.mark.parametrize("method", ["ne", "label-assemble"])
+@pytest.mark.parametrize("head", ["linear", "adapter"])
+@pytest.mark.parametrize("reduction", ["entry-mean", "class-sum"])
+def test_loss_and_gradient_equal_torch_autograd(method, head, reduction):
+    spec, params, x, mask, codes = _case(head)
+    b = codes.shape[0]
+    rows = b if method == "ne" else 2 * b
+    for p in params.values():
+        p.requires_grad_(True)
+    want = _torch_loss(spec, params, x, mask, codes, method, reduction, b)
+    grads = torch.autograd.grad(want, list(params.values()))
+    keys = [k for k in fused.LAYOUT_KEYS if k in params]
+    flat = np.concatenate([params[k].detach().reshape(-1).numpy() for k in keys])
+    sizes = [params[k][0].numel() for k in keys]
+    starts = dict(zip(keys, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+    layout = np.array([starts.get(k, -1) for k in fused.LAYOUT_KEYS], dtype=np.int64)
+    grad = np.full_like(flat, np.nan)
+    got = fused.forward_backward(
+        x[:rows],
+        mask[:rows],
+        codes,
+        flat,
+        layout,
+        grad,
+        fused.METHOD_CODES[method],
+        fused.REDUCTION_CODES[reduction],
+        head == "adapter",
+        spec.hidden,
+        0.5,
+        4.0,
+    )
+    assert got == pytest.approx(float(want.detach()), rel=1e-5)
+    for k, g in zip(params, grads, strict=True):
+        mine = grad[starts[k] : starts[k] + g[0].numel()].reshape(g[0].shape)
+        np.testing.assert_allclose(mine, g[0].numpy(), rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_dropout_keeps_the_configured_share_and_scales_it():
+    out = np.empty(400_000, dtype=np.float32)
+    state = np.array([fused.stream_seed(7)], dtype=np.uint64)
+    fused._fill_mask(out, state, 0, fused.keep_levels(0.2))
+    kept = out > 0
+    assert kept.mean() == pytest.approx(0.8, abs=0.003)
+    assert np.unique(out[kept]) == pytest.approx([65536 / fused.keep_levels(0.2)])
+
+
+def test_noise_table_is_fixed_standard_normal_and_covers_a_window():
+    a = fused.noise_table(512 * 64)
+    assert a is fused.noise_table(512 * 64)
+    assert a.size >= 32 * 512 * 64 and a.dtype == np.float32
+    assert abs(a.mean()) < 0.01 and a.std() == pytest.approx(1.0, abs=0.01)
+    rng = np.random.Generator(np.random.PCG64(fused.TABLE_SEED))
+    np.testing.assert_array_equal(a[:1000], rng.standard_normal(a.size, dtype=np.float32)[:1000])
+    assert fused.noise_table(512 * 1024).size >= 32 * 512 * 1024
+
+
+@pytest.mark.parametrize("method", ["ne", "label-assemble"])
+def test_a_replica_trains_alike_alone_and_in_a_batch(problem, method):
+    cfg = TrainConfig(method=method, **FAST)
+    ys = np.stack([problem.y_train, problem.y_train, problem.y_train])
+    ys[1][:, 2] = np.nan
+    seeds = [5, 6, 7]
+    together = train_replicas(problem.x_train, ys, problem.x_val, problem.y_val, cfg, seeds)
+    for i, s in enumerate(seeds):
+        alone = train_replicas(
+            problem.x_train, ys[i : i + 1], problem.x_val, problem.y_val, cfg, [s]
+        )
+        assert alone.best_epoch[0] == together.best_epoch[i]
+        np.testing.assert_array_equal(alone.params["w0"][0], together.params["w0"][i])
+
+
+def test_same_seed_same_weights_other_seed_other_weights(problem):
+    cfg = TrainConfig(method="label-assemble", **FAST)
+    ys = problem.y_train[None]
+    one = train_replicas(problem.x_train, ys, problem.x_val, problem.y_val, cfg, [3])
+    two = train_replicas(problem.x_train, ys, problem.x_val, problem.y_val, cfg, [3])
+    other = train_replicas(problem.x_train, ys, problem.x_val, problem.y_val, cfg, [4])
+    np.testing.assert_array_equal(one.params["gen_w"], two.params["gen_w"])
+    assert not np.array_equal(one.params["gen_w"], other.params["gen_w"])
+
+
+@pytest.mark.parametrize("method", ["ne", "label-assemble"])
+def test_trains_as_well_as_the_torch_engine(problem, method):
+    """Test macro AUC over 3 seeds: the engines draw different random numbers, so they agree
+    in distribution, not in digits."""
+    ys = np.stack([problem.y_train] * 3)
+
+    def auc(engine: str) -> float:
+        cfg = TrainConfig(method=method, engine=engine, **FAST)
+        fit = train_replicas(problem.x_train, ys, problem.x_val, problem.y_val, cfg, [1, 2, 3])
+        p = fit.predict(problem.x_test)
+        c = problem.y_test.shape[1]
+        return float(
+            np.mean(
+                [
+                    [roc_auc_score(problem.y_test[:, k], p[r][:, k]) for k in range(c)]
+                    for r in range(3)
+                ]
+            )
+        )
+
+    fast, slow = auc("auto"), auc("torch")
+    assert fast > 0.9
+    assert fast == pytest.approx(slow, abs=0.01)
+
+
+def test_engine_choice():
+    assert TrainConfig(method="label-assemble").uses_fused("cpu")
+    assert not TrainConfig(method="label-assemble").uses_fused("cuda")
+    assert not TrainConfig(method="label-assemble", engine="torch").uses_fused("cpu")
+    assert not TrainConfig(method="mean-teacher").uses_fused("cpu")
+    assert not TrainConfig(method="ne", depth=2).uses_fused("cpu")
+    assert not TrainConfig(method="ne", activation="gelu").uses_fused("cpu")
+    assert TrainConfig(engine="torch").key() != TrainConfig().key()
+    with pytest.raises(ConfigError, match="train.engine"):
+        TrainConfig(engine="jit")
+
+
+def test_fused_params_are_views_of_the_trained_array():
+    spec = models.ModelSpec(5, 3, 4, 1, head="adapter", dropout=0.2)
+    params = models.init_params(spec, [torch.Generator().manual_seed(s) for s in (1, 2)])
+    eng = _FusedEpochs(params, TrainConfig(method="label-assemble"), {}, [1, 2], 1.0)
+    for k, v in params.items():
+        np.testing.assert_array_equal(eng.params[k].numpy(), v.numpy())
+    eng.flat[1, :] = 0.0
+    assert float(eng.params["w0"][1].abs().sum()) == 0.0
+    kept = eng.select(np.array([0]))
+    assert kept["q"].shape == (1, 3, 3) and math.isclose(float(kept["q"][0, 0, 0]), 1.0)
