@@ -29,6 +29,7 @@ Model (``models``): ``Z = X W0 + b0``, ``H = relu(Z) * M`` (M = 0 or 1 / keep), 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -314,7 +315,8 @@ def _epoch(
     state: np.ndarray,
     table: np.ndarray,
     t0: int,
-    method: int,
+    losses: np.ndarray,
+    method: int,  # from here on: the fields of ``Hyper``, in its order
     reduction: int,
     adapter: bool,
     batch: int,
@@ -329,7 +331,6 @@ def _epoch(
     b2: float,
     eps: float,
     wd: float,
-    losses: np.ndarray,
 ) -> None:
     n, d = x.shape
     r_all = flat.shape[0]
@@ -403,35 +404,8 @@ def train_epoch(
     taken so far. Returns the summed batch losses ``(R,)``.
     """
     losses = np.zeros(flat.shape[0])
-    window = x.shape[0] and min(hyper.batch, x.shape[0]) * x.shape[1]
+    window = min(hyper.batch, x.shape[0]) * x.shape[1]
     table = noise_table(window) if hyper.method == LABEL_ASSEMBLE else np.zeros(1, np.float32)
-    _epoch(
-        x,
-        perm,
-        codes,
-        flat,
-        m,
-        v,
-        lr,
-        layout,
-        state,
-        table,
-        step,
-        hyper.method,
-        hyper.reduction,
-        hyper.adapter,
-        hyper.batch,
-        hyper.hidden,
-        hyper.drop_levels,
-        hyper.tau,
-        hyper.sharpen_t,
-        hyper.weak_sigma,
-        hyper.strong_sigma,
-        hyper.strong_levels,
-        hyper.beta1,
-        hyper.beta2,
-        hyper.eps,
-        hyper.weight_decay,
-        losses,
-    )
+    fields = dataclasses.astuple(hyper)
+    _epoch(x, perm, codes, flat, m, v, lr, layout, state, table, step, losses, *fields)
     return losses
