@@ -29,9 +29,8 @@ Model (``models``): ``Z = X W0 + b0``, ``H = relu(Z) * M`` (M = 0 or 1 / keep), 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -80,9 +79,8 @@ def stream_seed(seed: int) -> np.uint64:
     return np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
 
 
-@dataclass(frozen=True)
-class Hyper:
-    """The numbers of one epoch that are not arrays (see ``train_epoch``)."""
+class Hyper(NamedTuple):
+    """The numbers of one epoch that are not arrays (a named tuple: numba passes it whole)."""
 
     method: int
     reduction: int
@@ -99,6 +97,29 @@ class Hyper:
     beta2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.0
+
+
+class Engine(NamedTuple):
+    """What an epoch updates in place: ``flat`` (R, P) parameters in ``layout`` order (offsets of
+    ``LAYOUT_KEYS``, -1 = absent), Adam moments ``m`` and ``v``, ``lr`` (P,) per-parameter learning
+    rates, ``streams`` (R,) uint64 SplitMix64 states."""
+
+    flat: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    lr: np.ndarray
+    layout: np.ndarray
+    streams: np.ndarray
+
+
+class Batch(NamedTuple):
+    """One replica's batch: ``x`` (V*b, d) inputs (``ne``: V = 1; ``label-assemble``: the weak
+    view's b rows, then the strong view's), ``mask`` (V*b, H) dropout multipliers (ones for
+    none), ``codes`` (b, C) int8 labels (1, 0, -1 = not annotated), shared by the views."""
+
+    x: np.ndarray
+    mask: np.ndarray
+    codes: np.ndarray
 
 
 def keep_levels(p: float) -> int:
@@ -165,25 +186,13 @@ def _head(flat: np.ndarray, lay: np.ndarray, adapter: bool, h: int, c: int) -> t
 
 @njit(cache=True, nogil=True, fastmath=True)
 def forward_backward(
-    x: np.ndarray,
-    mask: np.ndarray,
-    codes: np.ndarray,
-    flat: np.ndarray,
-    lay: np.ndarray,
-    grad: np.ndarray,
-    method: int,
-    reduction: int,
-    adapter: bool,
-    hidden: int,
-    tau: float,
-    sharpen_t: float,
+    batch: Batch, flat: np.ndarray, grad: np.ndarray, lay: np.ndarray, hyper: Hyper
 ) -> float:
-    """Loss of one replica's batch; its gradient over the flat parameters is written to ``grad``.
-
-    ``x`` (V*b, d): the batch's inputs (ne: V = 1; label-assemble: the weak view's b rows, then the
-    strong view's); ``mask`` (V*b, H) dropout multipliers (ones for none); ``codes`` (b, C) int8
-    labels (1, 0, -1 = not annotated), shared by the views.
-    """
+    """Loss of one replica's ``batch``; its gradient over the flat parameters ``flat`` (in
+    ``lay`` order) is written to ``grad``."""
+    x, mask, codes = batch
+    method, reduction, adapter = hyper.method, hyper.reduction, hyper.adapter
+    hidden, tau, sharpen_t = hyper.hidden, hyper.tau, hyper.sharpen_t
     rows, d = x.shape
     b, c = codes.shape
     h = hidden
@@ -276,19 +285,11 @@ def forward_backward(
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _adam(
-    p: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    lr: np.ndarray,
-    t: int,
-    b1: float,
-    b2: float,
-    eps: float,
-    wd: float,
-) -> None:
-    """One Adam step on one replica's flat parameters (``torch.optim.Adam``'s formula, L2 decay)."""
+def _adam(engine: Engine, r: int, g: np.ndarray, t: int, hyper: Hyper) -> None:
+    """Adam step ``t`` on replica ``r``'s flat parameters with gradient ``g``
+    (``torch.optim.Adam``'s formula, L2 decay)."""
+    p, m, v, lr = engine.flat[r], engine.m[r], engine.v[r], engine.lr
+    b1, b2, eps, wd = hyper.beta1, hyper.beta2, hyper.eps, hyper.weight_decay
     f = np.float32
     step = f(1.0 / (1.0 - b1**t))
     inv_sq_bc2 = f(1.0 / math.sqrt(1.0 - b2**t))
@@ -304,34 +305,21 @@ def _adam(
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _epoch(
-    x: np.ndarray,
-    perm: np.ndarray,
-    codes: np.ndarray,
-    flat: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    lr: np.ndarray,
-    lay: np.ndarray,
-    state: np.ndarray,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    engine: Engine,
     table: np.ndarray,
     t0: int,
     losses: np.ndarray,
-    method: int,  # from here on: the fields of ``Hyper``, in its order
-    reduction: int,
-    adapter: bool,
-    batch: int,
-    hidden: int,
-    drop_levels: int,
-    tau: float,
-    sharpen_t: float,
-    weak_sigma: float,
-    strong_sigma: float,
-    strong_levels: int,
-    b1: float,
-    b2: float,
-    eps: float,
-    wd: float,
+    hyper: Hyper,
 ) -> None:
+    x, perm, codes = data
+    flat, lay, state = engine.flat, engine.layout, engine.streams
+    method, batch, hidden, drop_levels = hyper.method, hyper.batch, hyper.hidden, hyper.drop_levels
+    weak_sigma, strong_sigma, strong_levels = (
+        hyper.weak_sigma,
+        hyper.strong_sigma,
+        hyper.strong_levels,
+    )
     n, d = x.shape
     r_all = flat.shape[0]
     views = 2 if method == 1 else 1
@@ -375,37 +363,22 @@ def _epoch(
             lab = np.empty((b, codes.shape[2]), dtype=np.int8)
             for bi in range(b):
                 lab[bi, :] = codes[r, rows[bi], :]
-            total += forward_backward(
-                xv, mv, lab, flat[r], lay, grad, method, reduction, adapter, hidden, tau, sharpen_t
-            )
+            total += forward_backward(Batch(xv, mv, lab), flat[r], grad, lay, hyper)
             t += 1
-            _adam(flat[r], grad, m[r], v[r], lr, t, b1, b2, eps, wd)
+            _adam(engine, r, grad, t, hyper)
         losses[r] = total
 
 
 def train_epoch(
-    x: np.ndarray,
-    perm: np.ndarray,
-    codes: np.ndarray,
-    flat: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    lr: np.ndarray,
-    layout: np.ndarray,
-    state: np.ndarray,
-    step: int,
-    hyper: Hyper,
+    x: np.ndarray, perm: np.ndarray, codes: np.ndarray, engine: Engine, step: int, hyper: Hyper
 ) -> np.ndarray:
-    """One epoch of every replica, in place on ``flat`` / ``m`` / ``v`` / ``state``.
+    """One epoch of every replica, in place on ``engine``'s arrays.
 
     ``x`` (N, d) float32; ``perm`` (R, N) each replica's batch order; ``codes`` (R, N, C) int8
-    labels; ``flat`` (R, P) parameters in ``layout`` order with Adam moments ``m``, ``v``;
-    ``lr`` (P,) per-parameter learning rates; ``state`` (R,) uint64 streams; ``step`` Adam steps
-    taken so far. Returns the summed batch losses ``(R,)``.
+    labels; ``step`` Adam steps taken so far. Returns the summed batch losses ``(R,)``.
     """
-    losses = np.zeros(flat.shape[0])
+    losses = np.zeros(engine.flat.shape[0])
     window = min(hyper.batch, x.shape[0]) * x.shape[1]
     table = noise_table(window) if hyper.method == LABEL_ASSEMBLE else np.zeros(1, np.float32)
-    fields = dataclasses.astuple(hyper)
-    _epoch(x, perm, codes, flat, m, v, lr, layout, state, table, step, losses, *fields)
+    _epoch((x, perm, codes), engine, table, step, losses, hyper)
     return losses

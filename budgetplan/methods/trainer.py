@@ -382,16 +382,12 @@ class _FusedEpochs:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=self.threads, user_api="blas"):
+            engine = self._fused.Engine(self.flat, self.m, self.v, self.lr, self.layout, self.state)
             return self._fused.train_epoch(
                 np.ascontiguousarray(x, dtype=np.float32),
                 np.ascontiguousarray(perm, dtype=np.int64),
                 codes.numpy(),
-                self.flat,
-                self.m,
-                self.v,
-                self.lr,
-                self.layout,
-                self.state,
+                engine,
                 step,
                 self.hyper,
             )

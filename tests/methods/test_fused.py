@@ -64,20 +64,16 @@ def test_loss_and_gradient_equal_torch_autograd(method, head, reduction):
     starts = dict(zip(keys, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
     layout = np.array([starts.get(k, -1) for k in fused.LAYOUT_KEYS], dtype=np.int64)
     grad = np.full_like(flat, np.nan)
-    got = fused.forward_backward(
-        x[:rows],
-        mask[:rows],
-        codes,
-        flat,
-        layout,
-        grad,
-        fused.METHOD_CODES[method],
-        fused.REDUCTION_CODES[reduction],
-        head == "adapter",
-        spec.hidden,
-        0.5,
-        4.0,
+    hyper = fused.Hyper(
+        method=fused.METHOD_CODES[method],
+        reduction=fused.REDUCTION_CODES[reduction],
+        adapter=head == "adapter",
+        batch=b,
+        hidden=spec.hidden,
+        drop_levels=65536,
     )
+    batch = fused.Batch(x[:rows], mask[:rows], codes)
+    got = fused.forward_backward(batch, flat, grad, layout, hyper)
     assert got == pytest.approx(float(want.detach()), rel=1e-5)
     for k, g in zip(params, grads, strict=True):
         mine = grad[starts[k] : starts[k] + g[0].numel()].reshape(g[0].shape)
