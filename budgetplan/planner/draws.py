@@ -87,6 +87,7 @@ class Draws:
         self.redraw_split = redraw_split
         self._draws: dict[int, Draw] = {}
         self._assemblies: dict[tuple[object, ...], Assembly] = {}
+        self._full_train: tuple[np.ndarray, np.ndarray] | None = None
 
     def seed(self, index: int) -> int:
         """The seed of draw ``index`` (31-bit, independent across recipe seeds)."""
@@ -128,15 +129,17 @@ class Draws:
         train = labels.split == "train"
         t_col = labels.values[:, labels.class_index(p.target)]
         negatives = labels.ids[train & (t_col == 0)]
+        if self._full_train is None:  # one array for every draw: build_orders keeps its split
+            self._full_train = (labels.ids[train], labels.source[train])
         orders = build_orders(
             p,
             self.candidates,
             base,
-            full_train_ids=labels.ids[train],
+            full_train_ids=self._full_train[0],
             target_pool_ids=np.concatenate([dropped, negatives]),
             knn_indices=self.knn,
             seed=seed,
-            full_train_source=labels.source[train],
+            full_train_source=self._full_train[1],
         )
         return Draw(index, seed, base, dropped, orders, left_out)
 

@@ -220,9 +220,9 @@ def make_executor(
 
 
 def _on_gpu(device: str) -> bool:
-    from budgetplan.methods.device import resolve_device
+    from budgetplan.methods.device import device_type
 
-    return resolve_device(device).type != "cpu"
+    return device_type(device) != "cpu"
 
 
 def executor_for(

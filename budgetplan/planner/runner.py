@@ -197,10 +197,10 @@ class Runner:
 
     def job_size(self, n_runs: int) -> int:
         """Replicas per job for a round of ``n_runs`` (see the module docstring)."""
-        from budgetplan.methods.device import resolve_device
+        from budgetplan.methods.device import device_type
 
         workers = int(getattr(self.executor, "parallelism", 1) or 1)
-        if workers < 2 or not self.config.uses_fused(resolve_device(self.config.device).type):
+        if workers < 2 or not self.config.uses_fused(device_type(self.config.device)):
             return self.max_replicas
         return max(1, min(self.max_replicas, -(-n_runs // (2 * workers))))
 

@@ -113,19 +113,14 @@ def build_orders(
 
     rng = np.random.default_rng(seed)
     base_values = base.apply((problem.y_train, problem.train_ids, problem.classes))
-    pool_set = set(problem.train_ids.tolist())
-    rest = np.array([i for i in full_train_ids if i not in pool_set], dtype=object)
-    rest = rest[rng.permutation(len(rest))]
-    source_of = (
-        dict(zip(map(str, full_train_ids), map(str, full_train_source), strict=True))
-        if full_train_source is not None and any(c.source for c in candidates)
-        else {}
-    )
+    rest = _outside_pool(problem.train_ids, full_train_ids)
+    perm = rng.permutation(len(rest))
+    rest = rest[perm]
     pool_source = np.asarray(problem.train_table.source).astype(str)
     t = problem.target_index
     full: dict[Candidate, np.ndarray] = {}
     pool: dict[Candidate, np.ndarray] = {}
-    by_source: dict[str, np.ndarray] = {}
+    by_source: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for cand in candidates:
         if cand.kind == ANNOTATE_TARGET:
             allowed = set(target_pool_ids.tolist())
@@ -135,17 +130,16 @@ def build_orders(
             pool[cand] = in_pool
             full[cand] = np.concatenate([in_pool, out_pool])
             continue
-        c = problem.classes.index(cand.class_name)
-        allowed_rows = np.arange(len(problem.train_ids))
-        cand_rest = rest
-        if cand.source:
-            allowed_rows = np.flatnonzero(pool_source == cand.source)
-            cand_rest = np.array(
-                [i for i in rest if source_of.get(str(i)) == cand.source], dtype=object
-            )
         # the order depends on the base's target labels, the kNN, the allowed rows and the
         # seed, not on the class: one order per source serves every class of that source
         if cand.source not in by_source:
+            c = problem.classes.index(cand.class_name)
+            allowed_rows = np.arange(len(problem.train_ids))
+            cand_rest = rest
+            if cand.source:
+                allowed_rows = np.flatnonzero(pool_source == cand.source)
+                own = _rest_of_source(full_train_ids, full_train_source, problem.train_ids)
+                cand_rest = rest[(own[perm] == cand.source)]
             rows = prioritise_images(
                 base_values,
                 problem.train_ids,
@@ -155,10 +149,43 @@ def build_orders(
                 knn_indices,
                 seed=seed,
             )
-            by_source[cand.source] = problem.train_ids[rows]
-        pool[cand] = by_source[cand.source]
-        full[cand] = np.concatenate([pool[cand], cand_rest])
+            in_order = problem.train_ids[rows]
+            by_source[cand.source] = (in_order, np.concatenate([in_order, cand_rest]))
+        pool[cand], full[cand] = by_source[cand.source]
     return Orders(full, pool)
+
+
+# The split of the training ids into pool and rest is the same in every draw (one problem, one
+# label table): kept per pair of id arrays, it costs a look-up instead of two passes over ~86k ids.
+_REST: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _outside_pool(pool_ids: np.ndarray, full_train_ids: np.ndarray) -> np.ndarray:
+    """The training ids not in the pool, in ``full_train_ids`` order (read-only)."""
+    key = (id(pool_ids), id(full_train_ids))
+    hit = _REST.get(key)
+    if hit is not None and hit[0] is pool_ids and hit[1] is full_train_ids:
+        return hit[2]
+    pool_set = set(pool_ids.tolist())
+    rest = np.array([i for i in full_train_ids if i not in pool_set], dtype=object)
+    rest.flags.writeable = False
+    if len(_REST) >= 8:
+        _REST.clear()
+    _REST[key] = (pool_ids, full_train_ids, rest)
+    return rest
+
+
+def _rest_of_source(
+    full_train_ids: np.ndarray, full_train_source: np.ndarray | None, pool_ids: np.ndarray
+) -> np.ndarray:
+    """The source of each id of :func:`_outside_pool` (as str; "" where unknown)."""
+    source_of = (
+        dict(zip(map(str, full_train_ids), map(str, full_train_source), strict=True))
+        if full_train_source is not None
+        else {}
+    )
+    rest = _outside_pool(pool_ids, full_train_ids)
+    return np.array([source_of.get(str(i), "") for i in rest], dtype=object)
 
 
 @dataclass(frozen=True)
