@@ -63,12 +63,22 @@ def data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def engine_epoch(
-    x, y, xv, yv, cfg: TrainConfig, replicas: int, epochs: int, clock: str = "wall"
+    x,
+    y,
+    xv,
+    yv,
+    cfg: TrainConfig,
+    replicas: int,
+    epochs: int,
+    clock: str = "wall",
+    draws: int | None = None,
 ) -> float:
     """Seconds per epoch of ``train_replicas`` with ``replicas`` replicas (after one warm-up epoch).
 
     ``clock``: "wall" (perf_counter) or "cpu" (this thread's CPU time: less sensitive to other
-    processes on the shared machine when torch runs one thread).
+    processes on the shared machine when torch runs one thread). ``draws``: how many distinct
+    seeds the replicas have (default: each its own; a planner job holds the runs of 1-2 draws of
+    the study, which share their seed).
     """
     tick = time.perf_counter if clock == "wall" else time.thread_time
     stamps: list[float] = []
@@ -80,7 +90,7 @@ def engine_epoch(
         xv,
         yv,
         run,
-        list(range(replicas)),
+        [i % (draws or replicas) for i in range(replicas)],
         progress=lambda *a: stamps.append(tick()),
     )
     return float(np.median(np.diff(stamps)))
@@ -169,11 +179,13 @@ def planner_sizes(
     epochs: dict[int, int],
     log: Callable[[str], None],
     engines: Sequence[str] = ("auto",),
+    draws: int | None = None,
 ) -> None:
     """The planner's sizes (issue 13): 78,000 rows x d, hidden 128, 14 classes, batch 512,
-    8 replicas, one torch thread. Per replica-epoch CPU seconds (this thread's clock) of
-    ``train_replicas`` for each method, next to a plain per-model PyTorch loop and to the
-    matrix-product limit (``models.count_flops`` / the 4096^2 matmul GFLOP/s of this run)."""
+    8 replicas (of ``draws`` distinct seeds; default 8), one torch thread. Per replica-epoch
+    CPU seconds (this thread's clock) of ``train_replicas`` for each method, next to a plain
+    per-model PyTorch loop and to the matrix-product limit (``models.count_flops`` / the
+    4096^2 matmul GFLOP/s of this run)."""
     torch.set_num_threads(1)
     p = PLANNER
     peak = matmul_gflops(4096, clock="cpu")
@@ -203,7 +215,7 @@ def planner_sizes(
                     engine=engine,
                 )
                 r = p["replicas"]
-                t = engine_epoch(x, y, xv, yv, cfg, r, epochs[d], clock="cpu") / r
+                t = engine_epoch(x, y, xv, yv, cfg, r, epochs[d], clock="cpu", draws=draws) / r
                 row[method + tag] = {"s": t, "vs_plain": plain / t, "share_of_limit": limit / t}
                 log(
                     f"[planner] d={d} {method} (engine {engine}): {1e3 * t:.0f} ms per "
@@ -544,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--dims", default="64,1024", help="input dims of --planner (comma-separated)")
     ap.add_argument(
+        "--draws",
+        type=int,
+        default=None,
+        help="distinct seeds among --planner's 8 replicas (default 8: each its own; the planner's "
+        "jobs hold the runs of 1-2 draws of the study, which share their seed)",
+    )
+    ap.add_argument(
         "--methods", default="ne,label-assemble", help="methods of --planner (comma-separated)"
     )
     args = ap.parse_args(argv)
@@ -582,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             {d: 6 if d <= 256 else 2 for d in dims},
             log,
             args.engines.split(","),
+            draws=args.draws,
         )
         results["seconds"] = time.perf_counter() - t0
         if args.json:

@@ -3,10 +3,12 @@
 On the CPU the eager torch step spends most of its time outside its matrix products: per-replica
 random draws from torch's generator (dropout masks, the views' noise), a dozen elementwise passes
 over the hidden activations and ~130 operator calls (bench/README.md, "train.py"). This engine
-compiles the whole epoch with numba: for each replica (its own loop, so a replica trained alone
-or in any batch gives the same numbers), for each batch, it gathers the rows, makes the views,
-runs the forward pass, the loss gradient written out by hand, the backward pass and Adam, with
-the matrix products in BLAS and every elementwise step fused into one loop.
+compiles the whole epoch with numba: for each batch, it gathers the rows and makes the views and
+dropout masks, then for each replica runs the forward pass, the loss gradient written out by
+hand, the backward pass and Adam, with the matrix products in BLAS and every elementwise step
+fused into one loop. Each replica's numbers are its own (a replica trained alone or in any batch
+gives the same bits); replicas that share their batch order and stream (the runs of one draw of
+the study, same training seed) share the rows, views and masks drawn for them, drawn once.
 
 It computes the same model and losses as the torch engine (``budgetplan.methods.models`` and
 ``budgetplan.methods.losses``; ``forward_backward`` is tested equal to torch autograd on the same
@@ -102,7 +104,8 @@ class Hyper(NamedTuple):
 class Engine(NamedTuple):
     """What an epoch updates in place: ``flat`` (R, P) parameters in ``layout`` order (offsets of
     ``LAYOUT_KEYS``, -1 = absent), Adam moments ``m`` and ``v``, ``lr`` (P,) per-parameter learning
-    rates, ``streams`` (R,) uint64 SplitMix64 states."""
+    rates, ``streams`` (R,) uint64 SplitMix64 states; ``groups`` (R,) int64, each replica's group
+    of the epoch (:func:`share_groups`)."""
 
     flat: np.ndarray
     m: np.ndarray
@@ -110,6 +113,7 @@ class Engine(NamedTuple):
     lr: np.ndarray
     layout: np.ndarray
     streams: np.ndarray
+    groups: np.ndarray = np.zeros(0, dtype=np.int64)
 
 
 class Batch(NamedTuple):
@@ -312,8 +316,12 @@ def _epoch(
     losses: np.ndarray,
     hyper: Hyper,
 ) -> None:
+    """Every replica's epoch, batch by batch. ``perm`` (G, N) holds one batch order per group
+    of replicas that share it and their stream (``engine.streams`` equal at the start); the
+    group's rows, views and dropout masks are drawn once, from its first member's stream, which
+    every member then takes on: a member gets the numbers it would get alone."""
     x, perm, codes = data
-    flat, lay, state = engine.flat, engine.layout, engine.streams
+    flat, lay, state, group = engine.flat, engine.layout, engine.streams, engine.groups
     method, batch, hidden, drop_levels = hyper.method, hyper.batch, hyper.hidden, hyper.drop_levels
     weak_sigma, strong_sigma, strong_levels = (
         hyper.weak_sigma,
@@ -331,19 +339,27 @@ def _epoch(
     xb = np.empty((views * batch, d), dtype=np.float32)
     mask = np.ones((views * batch, hidden), dtype=np.float32)
     words = np.empty((batch * max(d, views * hidden) + 3) // 4, dtype=np.uint64)
-    for r in range(r_all):
-        t = t0
-        total = 0.0
-        for s in range(0, n, batch):
-            b = min(batch, n - s)
-            rows = perm[r, s : s + b]
-            xv = xb[: views * b]
-            mv = mask[: views * b]
+    totals = np.zeros(r_all)
+    t = t0
+    for s in range(0, n, batch):
+        b = min(batch, n - s)
+        t += 1
+        xv = xb[: views * b]
+        mv = mask[: views * b]
+        for g in range(perm.shape[0]):
+            lead = -1
+            for r in range(r_all):
+                if group[r] == g:
+                    lead = r
+                    break
+            if lead < 0:
+                continue
+            rows = perm[g, s : s + b]
             if method == 1:  # weak view: x + noise; strong: feature dropout, then noise
                 span = b * d
-                ow = np.int64(_next(state, r) % np.uint64(n_table - span + 1))
-                o_s = np.int64(_next(state, r) % np.uint64(n_table - span + 1))
-                u = _uniform16(state, r, words, span)
+                ow = np.int64(_next(state, lead) % np.uint64(n_table - span + 1))
+                o_s = np.int64(_next(state, lead) % np.uint64(n_table - span + 1))
+                u = _uniform16(state, lead, words, span)
                 for bi in range(b):
                     xr = x[rows[bi]]
                     xw = xv[bi]
@@ -359,14 +375,34 @@ def _epoch(
                 for bi in range(b):
                     xv[bi, :] = x[rows[bi], :]
             if drop_levels < 65536:
-                _fill_mask(mv.reshape(views * b * hidden), state, r, drop_levels)
+                _fill_mask(mv.reshape(views * b * hidden), state, lead, drop_levels)
             lab = np.empty((b, codes.shape[2]), dtype=np.int8)
-            for bi in range(b):
-                lab[bi, :] = codes[r, rows[bi], :]
-            total += forward_backward(Batch(xv, mv, lab), flat[r], grad, lay, hyper)
-            t += 1
-            _adam(engine, r, grad, t, hyper)
-        losses[r] = total
+            for r in range(lead, r_all):
+                if group[r] != g:
+                    continue
+                state[r] = state[lead]
+                for bi in range(b):
+                    lab[bi, :] = codes[r, rows[bi], :]
+                totals[r] += forward_backward(Batch(xv, mv, lab), flat[r], grad, lay, hyper)
+                _adam(engine, r, grad, t, hyper)
+    losses[:] = totals
+
+
+def share_groups(perm: np.ndarray, streams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(group of each replica (R,), one batch order per group (G, N))``: replicas with the same
+    batch order and the same stream state (the runs of one draw of the study, which share their
+    training seed) form a group, whose rows, views and dropout masks are the same numbers."""
+    group = np.empty(len(perm), dtype=np.int64)
+    leads: list[int] = []
+    for r in range(len(perm)):
+        for g, lead in enumerate(leads):
+            if streams[lead] == streams[r] and np.array_equal(perm[lead], perm[r]):
+                group[r] = g
+                break
+        else:
+            group[r] = len(leads)
+            leads.append(r)
+    return group, np.ascontiguousarray(perm[leads])
 
 
 def train_epoch(
@@ -376,9 +412,12 @@ def train_epoch(
 
     ``x`` (N, d) float32; ``perm`` (R, N) each replica's batch order; ``codes`` (R, N, C) int8
     labels; ``step`` Adam steps taken so far. Returns the summed batch losses ``(R,)``.
+    Replicas that share their batch order and stream share the rows, views and masks drawn for
+    them (:func:`share_groups`): the same numbers as each trained alone, drawn once.
     """
     losses = np.zeros(engine.flat.shape[0])
     window = min(hyper.batch, x.shape[0]) * x.shape[1]
     table = noise_table(window) if hyper.method == LABEL_ASSEMBLE else np.zeros(1, np.float32)
-    _epoch((x, perm, codes), engine, table, step, losses, hyper)
+    groups, orders = share_groups(perm, engine.streams)
+    _epoch((x, orders, codes), engine._replace(groups=groups), table, step, losses, hyper)
     return losses

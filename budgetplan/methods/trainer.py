@@ -15,8 +15,9 @@ replica trained alone or in any batch gives the same weights up to float round-o
 
 On the CPU, ``ne`` and ``label-assemble`` (one ReLU hidden layer) run on the compiled engine
 (``budgetplan.methods.fused``, ``TrainConfig.engine``): the same model, losses, initial weights
-and batch orders, each replica's epoch in its own compiled loop (the same bits alone or in any
-batch), its dropout masks and views drawn from its own stream; validation stays here.
+and batch orders, each replica's steps its own (the same bits alone or in any batch; replicas
+of one seed share the rows, views and dropout masks drawn for them), its dropout masks and views
+drawn from its own stream; validation stays here.
 
 The optimiser is Adam (seed 000: lr 2e-4) written over the stacked tensors (same update as
 ``torch.optim.Adam`` with L2 weight decay); the loss is the sum of the per-replica losses, whose

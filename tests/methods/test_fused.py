@@ -101,17 +101,31 @@ def test_noise_table_is_fixed_standard_normal_and_covers_a_window():
 
 @pytest.mark.parametrize("method", ["ne", "label-assemble"])
 def test_a_replica_trains_alike_alone_and_in_a_batch(problem, method):
+    """Also where replicas share a seed (the runs of one draw: their rows, views and dropout
+    masks are drawn once for the group) but not their labels, so they part ways."""
     cfg = TrainConfig(method=method, **FAST)
-    ys = np.stack([problem.y_train, problem.y_train, problem.y_train])
+    ys = np.stack([problem.y_train] * 5)
     ys[1][:, 2] = np.nan
-    seeds = [5, 6, 7]
+    ys[2][::3, 1] = np.nan
+    ys[4][:, 3] = np.nan
+    seeds = [5, 6, 5, 7, 5]
     together = train_replicas(problem.x_train, ys, problem.x_val, problem.y_val, cfg, seeds)
+    assert not np.array_equal(together.params["w0"][0], together.params["w0"][2])
     for i, s in enumerate(seeds):
         alone = train_replicas(
             problem.x_train, ys[i : i + 1], problem.x_val, problem.y_val, cfg, [s]
         )
         assert alone.best_epoch[0] == together.best_epoch[i]
-        np.testing.assert_array_equal(alone.params["w0"][0], together.params["w0"][i])
+        for key, value in alone.params.items():
+            np.testing.assert_array_equal(value[0], together.params[key][i], err_msg=key)
+
+
+def test_replicas_of_one_draw_share_their_rows_and_streams():
+    perm = np.array([[2, 0, 1], [2, 0, 1], [0, 1, 2], [2, 0, 1]])
+    streams = np.array([7, 7, 7, 8], dtype=np.uint64)
+    groups, orders = fused.share_groups(perm, streams)
+    assert groups.tolist() == [0, 0, 1, 2]  # same order and stream / other order / other stream
+    assert orders.tolist() == [[2, 0, 1], [0, 1, 2], [2, 0, 1]]
 
 
 def test_same_seed_same_weights_other_seed_other_weights(problem):
