@@ -35,6 +35,7 @@ import pandas as pd
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import BudgetplanError
+from budgetplan.planner.identity_memo import IdentityMemo
 
 ANNOTATE_CLASS = "annotate-class"
 ANNOTATE_TARGET = "annotate-target"
@@ -213,22 +214,13 @@ def _rows(index: pd.Index, ids: Sequence[str]) -> np.ndarray:
     return pos[pos >= 0]
 
 
-_BASE_ROWS: dict[tuple[int, int], tuple[pd.Index, tuple[str, ...], np.ndarray]] = {}
+_BASE_ROWS: IdentityMemo[np.ndarray] = IdentityMemo(32)
 
 
 def _base_rows(index: pd.Index, base_ids: tuple[str, ...]) -> np.ndarray:
-    """Rows of a base's ids, kept per (index, base_ids) object: every assembly of a draw shares
-    its base's tuple of ~78k ids, whose look-up (~0.1 s) was repeated for each of its runs."""
-    key = (id(index), id(base_ids))
-    hit = _BASE_ROWS.get(key)
-    if hit is not None and hit[0] is index and hit[1] is base_ids:
-        return hit[2]
-    rows = _rows(index, base_ids)
-    rows.flags.writeable = False
-    if len(_BASE_ROWS) >= 32:
-        _BASE_ROWS.clear()
-    _BASE_ROWS[key] = (index, base_ids, rows)
-    return rows
+    """Rows of a base's ids (read-only), kept per (index, base_ids): every assembly of a draw
+    shares its base's tuple of ~78k ids, whose look-up (~0.1 s) was repeated for each run."""
+    return _BASE_ROWS.get(index, base_ids, lambda: _rows(index, base_ids))
 
 
 def base_state(

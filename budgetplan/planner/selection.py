@@ -35,6 +35,7 @@ from budgetplan.config import SelectionConfig
 from budgetplan.errors import BudgetError
 from budgetplan.planner.assembly import ANNOTATE_CLASS, ANNOTATE_TARGET, Action, Assembly
 from budgetplan.planner.costs import CostModel
+from budgetplan.planner.identity_memo import IdentityMemo
 from budgetplan.planner.problem import SimProblem
 from budgetplan.planner.runner import Runner, RunResult
 from budgetplan.planner.stats import GainStats, gain_stats
@@ -157,22 +158,17 @@ def build_orders(
 
 # The split of the training ids into pool and rest is the same in every draw (one problem, one
 # label table): kept per pair of id arrays, it costs a look-up instead of two passes over ~86k ids.
-_REST: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_REST: IdentityMemo[np.ndarray] = IdentityMemo(8)
 
 
 def _outside_pool(pool_ids: np.ndarray, full_train_ids: np.ndarray) -> np.ndarray:
     """The training ids not in the pool, in ``full_train_ids`` order (read-only)."""
-    key = (id(pool_ids), id(full_train_ids))
-    hit = _REST.get(key)
-    if hit is not None and hit[0] is pool_ids and hit[1] is full_train_ids:
-        return hit[2]
-    pool_set = set(pool_ids.tolist())
-    rest = np.array([i for i in full_train_ids if i not in pool_set], dtype=object)
-    rest.flags.writeable = False
-    if len(_REST) >= 8:
-        _REST.clear()
-    _REST[key] = (pool_ids, full_train_ids, rest)
-    return rest
+
+    def split() -> np.ndarray:
+        pool_set = set(pool_ids.tolist())
+        return np.array([i for i in full_train_ids if i not in pool_set], dtype=object)
+
+    return _REST.get(pool_ids, full_train_ids, split)
 
 
 def _rest_of_source(
