@@ -200,3 +200,19 @@ def test_tables_without_view_and_with_several_sources_simulate() -> None:
     x = simulate_embeddings(t, seed=0, model=SMALL)
     assert x.shape == (300, 256) and np.isfinite(x).all()
     assert x.tobytes() == simulate_embeddings(t, seed=0, model=SMALL).tobytes()
+
+
+def test_class_strength_is_the_normal_quantile_formula() -> None:
+    """m_c = sqrt(2) Phi^-1(AUC_c) sigma, Phi^-1 from scipy.special (the demo's features must
+    not move when scipy.stats is no longer imported for it)."""
+    from scipy.stats import norm
+
+    from budgetplan.data.simulate_embeddings import REFERENCE_AUC, class_strength
+
+    model = LatentModel()
+    classes = list(REFERENCE_AUC)
+    sigma = np.sqrt(model.patient_scale**2 + model.view_scale**2 + model.noise_scale**2)
+    auc = np.array([REFERENCE_AUC[c] for c in classes])
+    assert (
+        class_strength(classes, model).tolist() == (np.sqrt(2.0) * norm.ppf(auc) * sigma).tolist()
+    )

@@ -52,7 +52,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # the standard normal quantile: norm.ppf, no scipy.stats
 
 from budgetplan.data.label_table import LabelTable
 from budgetplan.errors import BudgetplanError
@@ -178,7 +178,7 @@ def class_strength(classes: list[str], model: LatentModel) -> np.ndarray:
     )  # per-coordinate spread of the nuisance terms
     lookup = {_norm(k): v for k, v in REFERENCE_AUC.items()}
     auc = np.array([lookup.get(_norm(c), DEFAULT_AUC) for c in classes])
-    return np.sqrt(2.0) * norm.ppf(auc) * sigma
+    return np.sqrt(2.0) * ndtri(auc) * sigma
 
 
 def _norm(name: str) -> str:

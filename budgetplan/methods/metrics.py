@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "roc_auc_per_class",
@@ -282,19 +281,51 @@ def paired_comparison(
         low = mean if alternative != "less" else -math.inf
         high = mean if alternative != "greater" else math.inf
         return {"mean_diff": mean, "ci_low": low, "ci_high": high, "t": t, "p_value": p, "n": n}
-    res = stats.ttest_rel(x[ok], z[ok], alternative=alternative)
+    t, p = _paired_t(d, alternative)
     if alternative == "two-sided":
-        q = stats.t.ppf(0.5 + confidence / 2.0, df)
+        q = t_quantile(0.5 + confidence / 2.0, df)
         low, high = mean - q * se, mean + q * se
     elif alternative == "greater":
-        low, high = mean - stats.t.ppf(confidence, df) * se, math.inf
+        low, high = mean - t_quantile(confidence, df) * se, math.inf
     else:
-        low, high = -math.inf, mean + stats.t.ppf(confidence, df) * se
+        low, high = -math.inf, mean + t_quantile(confidence, df) * se
     return {
         "mean_diff": mean,
         "ci_low": float(low),
         "ci_high": float(high),
-        "t": float(res.statistic),
-        "p_value": float(res.pvalue),
+        "t": t,
+        "p_value": p,
         "n": n,
     }
+
+
+# ``scipy.stats`` takes ~1.4 s to import, a seventh of a warm ``recommend``: the paired t-test
+# and the t quantile below are its numbers, computed as it computes them (scipy 1.17
+# ``ttest_1samp`` / ``_moment`` and ``t.ppf``), from ``scipy.special`` alone; a test checks them
+# against ``scipy.stats`` to the bit.
+
+
+def _paired_t(d: np.ndarray, alternative: str) -> tuple[float, float]:
+    """``scipy.stats.ttest_rel``'s statistic and p-value for the differences ``d`` (n >= 2)."""
+    from scipy.special import stdtr
+
+    n = d.size
+    mean = np.mean(d, axis=0)
+    var = np.mean((d - np.mean(d, axis=0, keepdims=True)) ** 2, axis=0)
+    var *= np.float64(n) / (np.float64(n) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.divide(mean - 0.0, np.sqrt(var / n))
+    if alternative == "two-sided":
+        p = 2 * stdtr(n - 1, -np.abs(t))
+    elif alternative == "greater":
+        p = stdtr(n - 1, -t)
+    else:
+        p = stdtr(n - 1, t)
+    return float(t), float(p)
+
+
+def t_quantile(q: float, df: int) -> float:
+    """``scipy.stats.t.ppf(q, df)`` for 0 < q < 1."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, q) * 1.0 + 0.0)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclass
@@ -79,7 +78,7 @@ def fit_predictor(
         x = _clean(feats[rel].to_numpy())
         if not np.isfinite(x).all() or np.ptp(x) == 0 or np.ptp(g) == 0:
             continue
-        rho, p = stats.spearmanr(x, g)
+        rho, p = spearman(x, g)
         # the least-squares slope in closed form (no SVD to fail on a degenerate column)
         with np.errstate(all="ignore"):
             slope = float(np.cov(x, g)[0, 1] / np.var(x, ddof=1))
@@ -101,6 +100,24 @@ def fit_predictor(
     return report
 
 
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho of ``x`` and ``y`` and its two-sided p-value (Student's t, n - 2 degrees
+    of freedom): ``scipy.stats.spearmanr``'s numbers, computed as it does (average ranks,
+    ``np.corrcoef``, ``special.stdtr``) without importing ``scipy.stats`` (~1.4 s, a seventh of a
+    warm ``recommend``); a test checks them against scipy's to the bit."""
+    from scipy.special import stdtr
+
+    ranked = np.column_stack(
+        [pd.Series(np.asarray(v, dtype=float)).rank(method="average").to_numpy() for v in (x, y)]
+    )
+    dof = len(ranked) - 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant input: nan, as scipy's
+        rs = np.corrcoef(ranked, rowvar=False)
+        t = rs * np.sqrt((dof / ((rs + 1.0) * (1.0 - rs))).clip(0))
+    p = 2 * stdtr(dof, -np.abs(t))
+    return float(rs[1, 0]), float(p[1, 0])
+
+
 def _loo_spearman(x: np.ndarray, g: np.ndarray, *, ridge: float) -> tuple[float, float]:
     """Spearman rho (and p) of the leave-one-out ridge predictions of ``g`` from ``x``."""
     try:
@@ -110,7 +127,7 @@ def _loo_spearman(x: np.ndarray, g: np.ndarray, *, ridge: float) -> tuple[float,
         return float("nan"), float("nan")
     if not np.isfinite(loo).all() or np.ptp(loo) == 0:
         return float("nan"), float("nan")
-    rho, p = stats.spearmanr(loo, g)
+    rho, p = spearman(loo, g)
     return float(rho), float(p)
 
 

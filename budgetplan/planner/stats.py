@@ -81,7 +81,7 @@ class MeanCI:
 
 def mean_ci(values: Sequence[float], alpha: float = 0.05) -> MeanCI:
     """Mean with a t-based two-sided ``1 - alpha`` CI across draws (non-finite values dropped)."""
-    from scipy import stats
+    from budgetplan.methods.metrics import t_quantile
 
     x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     if x.size == 0:
@@ -89,7 +89,7 @@ def mean_ci(values: Sequence[float], alpha: float = 0.05) -> MeanCI:
     m = float(x.mean())
     if x.size < 2:
         return MeanCI(m, NAN, NAN, 1)
-    half = float(stats.t.ppf(1 - alpha / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    half = float(t_quantile(1 - alpha / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     return MeanCI(m, m - half, m + half, int(x.size))
 
 

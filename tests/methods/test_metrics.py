@@ -16,6 +16,7 @@ from budgetplan.methods.metrics import (
     macro,
     paired_comparison,
     roc_auc_per_class,
+    t_quantile,
     weighted_ranking_metric,
 )
 
@@ -155,6 +156,29 @@ def test_paired_comparison_matches_scipy_ttest_rel() -> None:
     assert greater["ci_low"] == pytest.approx(ref_g.confidence_interval(0.95).low)
     assert greater["ci_high"] == math.inf
     assert greater["p_value"] == pytest.approx(out["p_value"] / 2)
+
+
+def test_paired_t_and_t_quantile_are_scipys_numbers_to_the_bit() -> None:
+    """Computed without importing scipy.stats (a seventh of a warm `recommend`), they must stay
+    scipy's: gains are called significant on these p-values."""
+    rng = np.random.default_rng(5)
+    for i in range(600):
+        n = int(rng.integers(2, 30))
+        a = rng.normal(0.8, 0.05, n)
+        b = a + rng.normal(rng.normal(0, 0.01), rng.uniform(1e-4, 0.02), n)
+        if i % 4 == 0:  # ties and repeated differences
+            a, b = np.round(a, 3), np.round(b, 3)
+        if i % 9 == 0:  # nearly constant differences (scipy's precision-loss path)
+            b = a + 0.01 + rng.normal(0, 1e-9, n)
+        alternative = ("two-sided", "greater", "less")[i % 3]
+        confidence = (0.95, 0.9, 0.99)[(i // 3) % 3]
+        out = paired_comparison(a, b, alternative=alternative, confidence=confidence)
+        if out["ci_low"] == out["ci_high"]:  # no spread: the degenerate branch, tested below
+            continue
+        ref = stats.ttest_rel(a, b, alternative=alternative)
+        assert (out["t"], out["p_value"]) == (float(ref.statistic), float(ref.pvalue)), i
+        q = 0.5 + confidence / 2 if alternative == "two-sided" else confidence
+        assert t_quantile(q, n - 1) == float(stats.t.ppf(q, n - 1)), i
 
 
 def test_paired_comparison_with_too_few_seeds_gives_nan_not_an_error() -> None:
