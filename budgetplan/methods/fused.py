@@ -104,8 +104,7 @@ class Hyper(NamedTuple):
 class Engine(NamedTuple):
     """What an epoch updates in place: ``flat`` (R, P) parameters in ``layout`` order (offsets of
     ``LAYOUT_KEYS``, -1 = absent), Adam moments ``m`` and ``v``, ``lr`` (P,) per-parameter learning
-    rates, ``streams`` (R,) uint64 SplitMix64 states; ``groups`` (R,) int64, each replica's group
-    of the epoch (:func:`share_groups`)."""
+    rates, ``streams`` (R,) uint64 SplitMix64 states."""
 
     flat: np.ndarray
     m: np.ndarray
@@ -113,7 +112,6 @@ class Engine(NamedTuple):
     lr: np.ndarray
     layout: np.ndarray
     streams: np.ndarray
-    groups: np.ndarray = np.zeros(0, dtype=np.int64)
 
 
 class Batch(NamedTuple):
@@ -309,19 +307,20 @@ def _adam(engine: Engine, r: int, g: np.ndarray, t: int, hyper: Hyper) -> None:
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _epoch(
-    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     engine: Engine,
     table: np.ndarray,
     t0: int,
     losses: np.ndarray,
     hyper: Hyper,
 ) -> None:
-    """Every replica's epoch, batch by batch. ``perm`` (G, N) holds one batch order per group
-    of replicas that share it and their stream (``engine.streams`` equal at the start); the
+    """Every replica's epoch, batch by batch. ``data`` = ``(x, perm, codes, group)``: ``perm``
+    (G, N) holds one batch order per group of replicas that share it and their stream
+    (``engine.streams`` equal at the start), ``group`` (R,) each replica's group; the
     group's rows, views and dropout masks are drawn once, from its first member's stream, which
     every member then takes on: a member gets the numbers it would get alone."""
-    x, perm, codes = data
-    flat, lay, state, group = engine.flat, engine.layout, engine.streams, engine.groups
+    x, perm, codes, group = data
+    flat, lay, state = engine.flat, engine.layout, engine.streams
     method, batch, hidden, drop_levels = hyper.method, hyper.batch, hyper.hidden, hyper.drop_levels
     weak_sigma, strong_sigma, strong_levels = (
         hyper.weak_sigma,
@@ -419,5 +418,5 @@ def train_epoch(
     window = min(hyper.batch, x.shape[0]) * x.shape[1]
     table = noise_table(window) if hyper.method == LABEL_ASSEMBLE else np.zeros(1, np.float32)
     groups, orders = share_groups(perm, engine.streams)
-    _epoch((x, orders, codes), engine._replace(groups=groups), table, step, losses, hyper)
+    _epoch((x, orders, codes, groups), engine, table, step, losses, hyper)
     return losses
