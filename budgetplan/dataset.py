@@ -182,6 +182,37 @@ class Dataset:
         ``simulated``, ``index``, ...). ``overwrite`` replaces only a dataset directory (one
         holding dataset.json) that holds none of ``inputs`` (the files it is made from).
         """
+        cls.write(
+            root,
+            labels,
+            vectors,
+            ids,
+            name=name,
+            default_target=default_target,
+            overwrite=overwrite,
+            progress=progress,
+            inputs=inputs,
+            **manifest,
+        )
+        return cls.open(root)
+
+    @classmethod
+    def write(
+        cls,
+        root: str | os.PathLike[str],
+        labels: LabelTable,
+        vectors: Any,
+        ids: Iterable[object],
+        *,
+        name: str | None = None,
+        default_target: str | None = None,
+        overwrite: bool = False,
+        progress: Callable[[int, int, str], None] | None = None,
+        inputs: Iterable[str | os.PathLike[str]] = (),
+        **manifest: Any,
+    ) -> Path:
+        """:meth:`create` without opening the result (for a directory that is moved before it is
+        opened, such as the embedded default's build: one read of its labels, not two)."""
         root = Path(root)
         check_dataset_target(root, overwrite=overwrite, inputs=inputs)
         id_list = [str(i).strip() for i in ids]
@@ -207,7 +238,7 @@ class Dataset:
             }
             write_json_atomic(tmp / INFO, info)
             del store
-        return cls.open(root)
+        return root
 
     @classmethod
     def from_arrays(

@@ -88,8 +88,9 @@ def build_demo(
     n_images: int | None = None,
     seed: int = DEMO_SEED,
     progress: ProgressFn | None = None,
-) -> Dataset:
-    """Build the demo dataset at ``root`` (which must not exist) and open it."""
+) -> Path:
+    """Build the demo dataset at ``root`` (which must not exist); open it with
+    :meth:`Dataset.open` once it is in its place."""
     from budgetplan.data.nih import load_nih
 
     report = progress or (lambda d, t, m: None)
@@ -102,7 +103,7 @@ def build_demo(
     model = LatentModel()
     vectors = simulate_embeddings(table, seed=seed, model=model)
     report(2, 4, "demo build: writing the store and its index")
-    dataset = Dataset.create(
+    written = Dataset.write(
         root,
         table,
         vectors,
@@ -122,7 +123,7 @@ def build_demo(
         n_images_requested=n_images,
     )
     report(4, 4, f"demo build: built in {time.perf_counter() - t0:.0f} s")
-    return dataset
+    return written
 
 
 def demo_dataset(

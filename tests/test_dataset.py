@@ -54,6 +54,26 @@ def test_create_aligns_labels_to_embedding_rows_and_round_trips(tmp_path: Path) 
     assert ds.checksum == Dataset.open(tmp_path / "ds").checksum
 
 
+def test_write_makes_the_same_directory_without_opening_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write`` (the demo build: its directory is moved before it is opened) leaves what
+    ``create`` leaves, and reads nothing back."""
+    labels, x = make_labels(30), make_vectors(30)
+    made = Dataset.create(tmp_path / "made", labels, x, labels.ids, name="d")
+
+    def no_open(*args: object, **kwargs: object) -> None:
+        raise AssertionError("write opened the dataset")
+
+    with monkeypatch.context() as m:
+        m.setattr(Dataset, "open", no_open)
+        written = Dataset.write(tmp_path / "written", labels, x, labels.ids, name="d")
+    assert written == tmp_path / "written"
+    moved = written.rename(tmp_path / "moved")
+    back = Dataset.open(moved)
+    assert back.checksum == made.checksum and np.array_equal(back.vectors, made.vectors)
+
+
 def test_checksum_changes_with_labels_and_with_vectors(tmp_path: Path) -> None:
     labels, x = make_labels(30), make_vectors(30)
     a = Dataset.create(tmp_path / "a", labels, x, labels.ids)

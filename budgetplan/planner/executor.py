@@ -3,9 +3,10 @@
 Interface (the hook for a distributed engine): an executor has ``map(fn, jobs)`` that calls
 ``fn(job)`` for every job and yields ``(index, result)`` pairs *as they finish*, in any order.
 Two optional members: ``parallelism`` (how many jobs run at once) and ``share(values) ->
-values`` (store the arrays every job reads once, e.g. in Ray's object store, and give the
-handles jobs carry instead). How a round is cut into jobs never depends on the executor (the
-runner's ``max_replicas``), so every executor gives the same numbers to the bit.
+values`` (store the arrays every job reads once, in Ray's object store or, for worker
+processes, in files (``job_transport``), and give the handles jobs carry instead). How a
+round is cut into jobs never depends on the executor (the runner's ``max_replicas``), so every
+executor gives the same numbers to the bit.
 
 ``LocalExecutor`` runs them in this process, one after the other. ``ProcessExecutor`` runs them
 in a pool of worker processes started on first use and kept for the later rounds.
@@ -32,7 +33,7 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
@@ -90,11 +91,18 @@ class ProcessExecutor:
     """
 
     def __init__(self, workers: int = 2, *, hide_main: bool = False) -> None:
+        from budgetplan.planner.job_transport import SharedFiles
+
         self.workers = max(1, int(workers))
         self.parallelism = self.workers
         self.hide_main = hide_main  # spawn workers with ``__main__`` hidden (``main_hidden``)
         self._pool: ProcessPoolExecutor | None = None
         self._finalizer: weakref.finalize | None = None
+        self._files = SharedFiles()
+
+    def share(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The arrays every job reads, written once for the workers (``job_transport``)."""
+        return self._files.share(values)
 
     def start(self) -> None:
         """Start the workers now (each imports torch) instead of on the first round."""
@@ -115,13 +123,16 @@ class ProcessExecutor:
         return self._pool
 
     def map(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        from budgetplan.planner.job_transport import pack, run_unpacked
+
         if len(jobs) <= 1 or self.workers == 1:
-            yield from LocalExecutor().map(fn, jobs)
+            for i, job in enumerate(jobs):
+                yield i, run_unpacked(fn, job)
             return
         pool = self._start()
         with self._spawning():  # a submit may spawn a worker the pool did not start yet
             pending: dict[Future[Any], int] = {
-                pool.submit(fn, job): i for i, job in enumerate(jobs)
+                pool.submit(run_unpacked, fn, pack(job)): i for i, job in enumerate(jobs)
             }
         try:
             while pending:

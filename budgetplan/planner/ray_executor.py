@@ -8,7 +8,9 @@ otherwise. Used the way Ray users expect:
   (``ray.init`` in a notebook or a test) is used as it is.
 - :meth:`RayExecutor.share` puts the arrays every job reads (the training pool, validation and
   test splits) into the object store ONCE; jobs carry only the references, which each task
-  resolves in its worker (:func:`_run_task`) instead of receiving a pickled copy per job.
+  resolves in its worker (:func:`_run_task`) instead of receiving a pickled copy per job. A
+  job's own label matrix travels as int8 codes (``planner.job_transport.pack``: a quarter of
+  the float32 bytes), given back to the job function as the same floats.
 - Every task asks for ``num_cpus`` and, on a GPU device, ``num_gpus`` (a fraction packs several
   tasks on one GPU). Results are yielded as tasks finish (``ray.wait``), so the caller can write
   each to its cache at once: a killed driver resumes from the cache. ``max_retries``: a task
@@ -126,7 +128,9 @@ class RayExecutor:
         task = ray.remote(_run_task).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries
         )
-        refs = {task.remote(fn, job): i for i, job in enumerate(jobs)}
+        from budgetplan.planner.job_transport import pack
+
+        refs = {task.remote(fn, pack(job)): i for i, job in enumerate(jobs)}
         try:
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)
@@ -138,8 +142,11 @@ class RayExecutor:
 
 
 def _run_task(fn: Callable[[Any], Any], job: Any) -> Any:
-    """In the worker: replace the job's object refs (from ``share``) by their values, run ``fn``."""
+    """In the worker: replace the job's object refs (from ``share``) by their values and its
+    int8 labels by floats (``job_transport.pack``), run ``fn``."""
     import ray
+
+    from budgetplan.planner.job_transport import unpack
 
     if dataclasses.is_dataclass(job) and not isinstance(job, type):
         refs = {
@@ -153,7 +160,7 @@ def _run_task(fn: Callable[[Any], Any], job: Any) -> Any:
     with warnings.catch_warnings():
         # arrays from the object store are read-only views; the trainer copies what it writes
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return fn(job)
+        return fn(unpack(job))
 
 
 __all__ = ["INSTALL_HINT", "RayExecutor", "import_ray"]

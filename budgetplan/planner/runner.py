@@ -7,7 +7,8 @@ groups the rest into jobs of at most ``max_replicas`` replicas. Each job is ONE 
 K candidates x S seeds of a round train as one batched model. Jobs go through an executor
 (``budgetplan.planner.executor``) and every finished job's runs are written to the cache at once,
 so an interrupted simulation keeps what it finished. An executor that runs jobs elsewhere gets
-the arrays every job shares once (``executor.share``: Ray's object store). Every executor gives
+the arrays every job shares once (``executor.share``: Ray's object store, or files the worker
+processes map, ``planner.job_transport``). Every executor gives
 the same numbers to the bit: the torch engine batches replicas and gives a replica the same
 weights only up to float round-off in batches of other sizes, so for it a round is cut into jobs
 by ``max_replicas`` alone; the compiled CPU engine (``budgetplan.methods.fused``) trains each

@@ -1,0 +1,93 @@
+"""A job reaches a worker process with the same values, to the bit, in a fraction of the bytes:
+shared arrays once as files, labels as int8 codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from budgetplan.planner import executor as ex
+from budgetplan.planner import job_transport as jt
+
+
+@dataclasses.dataclass
+class _Job:
+    x_train: object
+    y_train: object
+    seeds: tuple[int, ...] = (0,)
+
+
+def _labels(dtype: type = np.float32, shape: tuple[int, ...] = (3, 500, 6)) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    y = (rng.random(shape) < 0.3).astype(dtype)
+    y[rng.random(shape) < 0.5] = np.nan
+    return y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_labels_travel_as_int8_and_come_back_to_the_bit(dtype: type) -> None:
+    y = _labels(dtype)
+    packed = jt.pack(_Job(None, y))
+    assert isinstance(packed.y_train, jt.PackedLabels) and packed.y_train.codes.dtype == np.int8
+    back = jt.unpack(packed).y_train
+    assert back.dtype == y.dtype and back.tobytes() == y.tobytes()
+    assert len(pickle.dumps(packed)) < len(pickle.dumps(_Job(None, y))) / 3
+
+
+def test_labels_that_are_not_exactly_one_zero_or_missing_travel_as_they_are() -> None:
+    y = _labels()
+    y[0, 0, 0] = 0.5
+    job = _Job(None, y)
+    assert jt.pack(job) is job
+    assert jt.pack(7) == 7  # not a job: unchanged
+
+
+def test_shared_arrays_are_written_once_and_read_back_read_only() -> None:
+    files = jt.SharedFiles()
+    x = np.random.default_rng(1).normal(size=(400, 16)).astype(np.float32)
+    shared = files.share({"x_train": x, "soft_exposure": None, "target": 3})
+    handle = shared["x_train"]
+    assert isinstance(handle, jt.SharedArray) and shared["soft_exposure"] is None
+    assert shared["target"] == 3
+    assert len(pickle.dumps(handle)) < 300
+    got = jt.unpack(_Job(handle, _labels())).x_train
+    assert np.array_equal(got, x) and got.dtype == x.dtype and not got.flags.writeable
+    assert not list(Path(handle.path).parent.glob("*.tmp"))  # written whole, then renamed
+    files.close()
+    assert not Path(handle.path).parent.exists()
+
+
+def test_a_folder_that_cannot_be_written_sends_the_arrays_in_the_jobs(monkeypatch) -> None:
+    def no_space(*args: object, **kwargs: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_space)
+    x = np.ones((4, 2), dtype=np.float32)
+    shared = jt.SharedFiles().share({"x_train": x})
+    assert shared["x_train"] is x
+
+
+def _checksum(job: _Job) -> tuple[str, bool, bytes]:
+    x = np.asarray(job.x_train)
+    return type(job.y_train).__name__, bool(x.flags.writeable), x.tobytes() + job.y_train.tobytes()
+
+
+def test_worker_processes_see_the_drivers_arrays() -> None:
+    """Through ``ProcessExecutor`` (shared files, packed labels) a job function gets float
+    labels and the shared arrays, equal to the bit; a one-job round runs here, unpacked too."""
+    pool = ex.ProcessExecutor(2)
+    x = np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32)
+    shared = pool.share({"x_train": x})
+    jobs = [_Job(shared["x_train"], _labels(shape=(2, 300, 4))) for _ in range(3)]
+    try:
+        for jobs_now in (jobs, jobs[:1]):
+            for i, (kind, writeable, data) in pool.map(_checksum, jobs_now):
+                assert kind == "ndarray" and not writeable
+                assert data == x.tobytes() + jobs[i].y_train.tobytes()
+    finally:
+        pool.close()
