@@ -286,7 +286,15 @@ def forward_backward(
     return loss
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+# Vectorised with exact division and square root: every fast-math flag but ``arcp`` (which let
+# LLVM divide by a reciprocal estimate) and no division-by-zero check (the denominator is at
+# least eps); the same bits as the scalar loop it replaced, 4-6x faster (bench/README.md).
+@njit(
+    cache=True,
+    nogil=True,
+    fastmath={"nnan", "ninf", "nsz", "contract", "afn", "reassoc"},
+    error_model="numpy",
+)
 def _adam(engine: Engine, r: int, g: np.ndarray, t: int, hyper: Hyper) -> None:
     """Adam step ``t`` on replica ``r``'s flat parameters with gradient ``g``
     (``torch.optim.Adam``'s formula, L2 decay)."""

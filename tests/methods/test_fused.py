@@ -185,3 +185,39 @@ def test_fused_params_are_views_of_the_trained_array():
     assert float(eng.params["w0"][1].abs().sum()) == 0.0
     kept = eng.select(np.array([0]))
     assert kept["q"].shape == (1, 3, 3) and math.isclose(float(kept["q"][0, 0, 0]), 1.0)
+
+
+def test_adam_step_is_torch_adam_with_l2_decay():
+    """The engine's Adam (vectorised) takes torch.optim.Adam's steps, gradients of every scale."""
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(1000).astype(np.float32)
+    grads = [
+        (rng.standard_normal(1000) * 10.0 ** rng.integers(-6, 2, 1000)).astype(np.float32)
+        for _ in range(20)
+    ]
+    hyper = fused.Hyper(
+        method=0,
+        reduction=0,
+        adapter=False,
+        batch=8,
+        hidden=4,
+        drop_levels=65536,
+        weight_decay=1e-4,
+    )
+    lr = np.full(1000, 1e-3, dtype=np.float32)
+    engine = fused.Engine(
+        p0[None].copy(),
+        np.zeros((1, 1000), np.float32),
+        np.zeros((1, 1000), np.float32),
+        lr,
+        np.zeros(9, np.int64),
+        np.zeros(1, np.uint64),
+    )
+    ref = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = torch.optim.Adam([ref], lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4)
+    for t, g in enumerate(grads, start=1):
+        fused._adam(engine, 0, g, t, hyper)
+        ref.grad = torch.from_numpy(g.copy())
+        opt.step()
+    np.testing.assert_allclose(engine.flat[0], ref.detach().numpy(), rtol=2e-6, atol=1e-8)
+    assert not np.array_equal(engine.flat[0], p0)
