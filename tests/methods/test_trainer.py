@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from budgetplan.errors import ConfigError, DataMismatchError
@@ -216,3 +217,24 @@ def test_fixed_stopping_trains_every_epoch_and_keeps_the_last(problem) -> None:
         problem.x_train, problem.y_train[None], problem.x_val, problem.y_val, cfg, [0]
     )
     assert fit.epochs_run == 4 and fit.best_epoch[0] == 3
+
+
+def test_validation_logits_do_not_depend_on_how_many_rows_are_evaluated_at_once():
+    """Every epoch evaluates the validation rows ``VAL_ROWS`` at a time: the same logits, to the
+    bit, as one pass over all of them (early stopping must not depend on the chunking)."""
+    from budgetplan.methods import models
+    from budgetplan.methods.trainer import VAL_ROWS, _forward_eval
+
+    spec = models.ModelSpec(64, 15, 128, 1, head="linear", dropout=0.2)
+    params = models.init_params(spec, [torch.Generator().manual_seed(i) for i in range(8)])
+    xv = torch.randn(2 * VAL_ROWS + 333, 64, generator=torch.Generator().manual_seed(9))
+    with torch.inference_mode():
+        whole = _forward_eval(spec, params, xv)
+        chunks = torch.cat(
+            [
+                _forward_eval(spec, params, xv[s : s + VAL_ROWS])
+                for s in range(0, len(xv), VAL_ROWS)
+            ],
+            dim=1,
+        )
+    assert whole.shape == (8, len(xv), 15) and torch.equal(whole, chunks)
