@@ -166,35 +166,19 @@ class Dataset:
         labels: LabelTable,
         vectors: Any,
         ids: Iterable[object],
-        *,
-        name: str | None = None,
-        default_target: str | None = None,
-        overwrite: bool = False,
-        progress: Callable[[int, int, str], None] | None = None,
-        inputs: Iterable[str | os.PathLike[str]] = (),
-        **manifest: Any,
+        **options: Any,
     ) -> Dataset:
         """Write labels + embeddings as one dataset directory (atomically) and open it.
 
         ``ids`` name the rows of ``vectors``; the label rows are reordered to match. Ids in the
         labels without an embedding, or the reverse, raise :class:`DataMismatchError` with counts
-        and examples. ``manifest`` goes to :meth:`EmbeddingStore.create` (``backbone``,
-        ``simulated``, ``index``, ...). ``overwrite`` replaces only a dataset directory (one
-        holding dataset.json) that holds none of ``inputs`` (the files it is made from).
+        and examples. ``options`` are :meth:`write`'s: ``name``, ``default_target``,
+        ``overwrite`` (replaces only a dataset directory, one holding dataset.json, that holds
+        none of ``inputs``, the files it is made from), ``progress``, ``inputs``, and the
+        manifest fields :meth:`EmbeddingStore.create` takes (``backbone``, ``simulated``,
+        ``index``, ...).
         """
-        cls.write(
-            root,
-            labels,
-            vectors,
-            ids,
-            name=name,
-            default_target=default_target,
-            overwrite=overwrite,
-            progress=progress,
-            inputs=inputs,
-            **manifest,
-        )
-        return cls.open(root)
+        return cls.open(cls.write(root, labels, vectors, ids, **options))
 
     @classmethod
     def write(
@@ -211,8 +195,9 @@ class Dataset:
         inputs: Iterable[str | os.PathLike[str]] = (),
         **manifest: Any,
     ) -> Path:
-        """:meth:`create` without opening the result (for a directory that is moved before it is
-        opened, such as the embedded default's build: one read of its labels, not two)."""
+        """:meth:`create` without opening the result; its path (for a directory that is moved
+        before it is opened, such as the embedded default's build: one read of its labels, not
+        two). ``manifest`` goes to :meth:`EmbeddingStore.create`."""
         root = Path(root)
         check_dataset_target(root, overwrite=overwrite, inputs=inputs)
         id_list = [str(i).strip() for i in ids]
