@@ -24,6 +24,8 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import threading
+import uuid
 import warnings
 import weakref
 from collections import OrderedDict
@@ -59,7 +61,6 @@ class SharedFiles:
     def __init__(self) -> None:
         self._root: Path | None = None
         self._finalizer: weakref.finalize | None = None
-        self._count = 0
 
     def share(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Each numpy array of ``values`` written once, as a :class:`SharedArray`; any other value
@@ -74,8 +75,8 @@ class SharedFiles:
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="budgetplan-jobs-"))
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._root, True)
-        self._count += 1
-        path = self._root / f"array{self._count}.npy"
+        # a name never used before, so a worker's map of an earlier file is never taken for it
+        path = self._root / f"{uuid.uuid4().hex}.npy"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
             np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
@@ -107,19 +108,21 @@ def pack(job: Any) -> Any:
 
 
 _MAPPED: OrderedDict[str, np.ndarray] = OrderedDict()
+_MAPPED_LOCK = threading.Lock()
 
 
 def _mapped(handle: SharedArray) -> np.ndarray:
     """The handle's array, mapped read-only once per process (the last few kept)."""
-    array = _MAPPED.get(handle.path)
-    if array is None:
-        array = np.load(handle.path, mmap_mode="r", allow_pickle=False)
-        _MAPPED[handle.path] = array
-        while len(_MAPPED) > _MEMO_SIZE:
-            _MAPPED.popitem(last=False)
-    else:
-        _MAPPED.move_to_end(handle.path)
-    return array
+    with _MAPPED_LOCK:
+        array = _MAPPED.get(handle.path)
+        if array is None:
+            array = np.load(handle.path, mmap_mode="r", allow_pickle=False)
+            _MAPPED[handle.path] = array
+            while len(_MAPPED) > _MEMO_SIZE:
+                _MAPPED.popitem(last=False)
+        else:
+            _MAPPED.move_to_end(handle.path)
+        return array
 
 
 def _unpacked(value: PackedLabels) -> np.ndarray:

@@ -91,3 +91,22 @@ def test_worker_processes_see_the_drivers_arrays() -> None:
                 assert data == x.tobytes() + jobs[i].y_train.tobytes()
     finally:
         pool.close()
+
+
+def test_a_later_file_is_never_answered_from_an_earlier_ones_map(tmp_path, monkeypatch) -> None:
+    """Even in a folder of the same name (a later run's temporary folder), a new array is read
+    as itself, not from the map a worker kept of an earlier file."""
+    folder = tmp_path / "budgetplan-jobs-same"
+
+    def same_folder(*args: object, **kwargs: object) -> str:
+        folder.mkdir()
+        return str(folder)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", same_folder)
+    first = jt.SharedFiles()
+    old = jt.unpack(_Job(first.share({"x": np.zeros(5, np.float32)})["x"], None)).x_train
+    first.close()
+    second = jt.SharedFiles()
+    new = jt.unpack(_Job(second.share({"x": np.ones(5, np.float32)})["x"], None)).x_train
+    assert np.array_equal(new, np.ones(5)) and np.array_equal(old, np.zeros(5))
+    second.close()
