@@ -196,14 +196,14 @@ def gain_chart(
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, int]:
     """Spearman rank correlation of the finite pairs and how many pairs there are."""
-    from scipy.stats import spearmanr
+    from budgetplan.methods.metrics import spearman
 
     a = np.asarray(x, dtype=float)
     b = np.asarray(y, dtype=float)
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
         return float("nan"), int(ok.sum())
-    return float(spearmanr(a[ok], b[ok]).statistic), int(ok.sum())
+    return spearman(a[ok], b[ok])[0], int(ok.sum())
 
 
 def predictor_chart(

@@ -24,6 +24,8 @@ __all__ = [
     "bootstrap_ci",
     "weighted_ranking_metric",
     "paired_comparison",
+    "spearman",
+    "t_quantile",
 ]
 
 _MAX_CHUNK_ENTRIES = 2_000_000  # bootstrap: resamples x rows per chunk
@@ -328,4 +330,23 @@ def t_quantile(q: float, df: int) -> float:
     """``scipy.stats.t.ppf(q, df)`` for 0 < q < 1."""
     from scipy.special import stdtrit
 
-    return float(stdtrit(df, q) * 1.0 + 0.0)
+    return float(stdtrit(df, q) * 1.0 + 0.0)  # ``ppf * scale + loc``, as scipy rounds it
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho of ``x`` and ``y`` and its two-sided p-value (Student's t, n - 2 degrees
+    of freedom): ``scipy.stats.spearmanr``'s numbers, computed as it does (average ranks,
+    ``np.corrcoef``, ``special.stdtr``) without importing ``scipy.stats``; a test checks them
+    against scipy's to the bit."""
+    import pandas as pd
+    from scipy.special import stdtr
+
+    ranked = np.column_stack(
+        [pd.Series(np.asarray(v, dtype=float)).rank(method="average").to_numpy() for v in (x, y)]
+    )
+    dof = len(ranked) - 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant input: nan, as scipy's
+        rs = np.corrcoef(ranked, rowvar=False)
+        t = rs * np.sqrt((dof / ((rs + 1.0) * (1.0 - rs))).clip(0))
+    p = 2 * stdtr(dof, -np.abs(t))
+    return float(rs[1, 0]), float(p[1, 0])

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from budgetplan.methods.metrics import spearman
+
 
 @dataclass
 class PredictorReport:
@@ -98,24 +100,6 @@ def fit_predictor(
     predictive = {k: v for k, v in report.loo_rho.items() if np.isfinite(v) and v > 0}
     report.best = max(predictive, key=lambda k: predictive[k]) if predictive else None
     return report
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Spearman's rho of ``x`` and ``y`` and its two-sided p-value (Student's t, n - 2 degrees
-    of freedom): ``scipy.stats.spearmanr``'s numbers, computed as it does (average ranks,
-    ``np.corrcoef``, ``special.stdtr``) without importing ``scipy.stats`` (~1.4 s, a seventh of a
-    warm ``recommend``); a test checks them against scipy's to the bit."""
-    from scipy.special import stdtr
-
-    ranked = np.column_stack(
-        [pd.Series(np.asarray(v, dtype=float)).rank(method="average").to_numpy() for v in (x, y)]
-    )
-    dof = len(ranked) - 2
-    with np.errstate(divide="ignore", invalid="ignore"):  # a constant input: nan, as scipy's
-        rs = np.corrcoef(ranked, rowvar=False)
-        t = rs * np.sqrt((dof / ((rs + 1.0) * (1.0 - rs))).clip(0))
-    p = 2 * stdtr(dof, -np.abs(t))
-    return float(rs[1, 0]), float(p[1, 0])
 
 
 def _loo_spearman(x: np.ndarray, g: np.ndarray, *, ridge: float) -> tuple[float, float]:

@@ -84,12 +84,12 @@ class EncodingRelation:
 
     @property
     def stability(self) -> float:
-        from scipy.stats import spearmanr
+        from budgetplan.methods.metrics import spearman
 
         c = self.draws.shape[-1]
         iu = np.triu_indices(c, 1)
         rhos = [
-            spearmanr(self.draws[a][iu], self.draws[b][iu])[0]
+            spearman(self.draws[a][iu], self.draws[b][iu])[0]
             for a in range(len(self.draws))
             for b in range(a + 1, len(self.draws))
         ]

@@ -191,3 +191,20 @@ def test_paired_comparison_with_too_few_seeds_gives_nan_not_an_error() -> None:
     assert dropped["n"] == 2
     with pytest.raises(ValueError, match="same length"):
         paired_comparison([1.0, 2.0], [1.0])
+
+
+def test_spearman_gives_scipys_numbers_to_the_bit() -> None:
+    from scipy import stats
+
+    from budgetplan.methods.metrics import spearman
+
+    rng = np.random.default_rng(3)
+    for i in range(300):
+        n = int(rng.integers(3, 30))
+        x, y = rng.normal(size=n), rng.normal(size=n)
+        if i % 3 == 0:  # ties
+            x, y = np.round(x, 1), np.round(y)
+        if i % 10 == 0:  # a perfect rank order: p = 0
+            y = 2 * x
+        want = stats.spearmanr(x, y)
+        np.testing.assert_array_equal(spearman(x, y), (want[0], want[1]), err_msg=f"case {i}")
