@@ -9,12 +9,18 @@ round is cut into jobs never depends on the executor (the runner's ``max_replica
 executor gives the same numbers to the bit.
 
 ``LocalExecutor`` runs them in this process, one after the other. ``ProcessExecutor`` runs them
-in a pool of worker processes started on first use and kept for the later rounds.
+in a pool of worker processes started on first use and kept for the later rounds. Where the
+platform has a fork server (Linux, macOS), the workers are forked from one that imported torch,
+the trainer and the engine once (:data:`WORKER_IMPORTS`, ~2.5 s of one core), started as soon as
+a run is known to train, so that those imports overlap work the driver must do first
+(:func:`start_worker_server` while the embedded demo is built, ``ProcessExecutor.start`` while a
+set-up not found in the prepared cache runs); elsewhere each worker is spawned and imports them
+at its first job.
 ``RayExecutor`` (:mod:`budgetplan.planner.ray_executor`, loaded only when asked for) runs them
 as Ray tasks on a local Ray or a cluster. ``auto`` (the default) is a ``ProcessExecutor`` over
 this machine's cores when it has more than one and the problem has at least
 :data:`AUTO_MIN_ROWS` training rows (enough work per job to pay for starting the workers), else
-local. Its workers start with ``__main__`` hidden (:func:`main_hidden`): a spawned worker
+local. Its workers start with ``__main__`` hidden (:func:`main_hidden`): a new worker
 normally re-imports the caller's main script, which a Streamlit app (its script is ``__main__``
 while it runs) or a library user's script without an ``if __name__ == "__main__":`` guard would
 run again in every worker; so ``auto`` works the same from the command, the app and a script.
@@ -51,6 +57,21 @@ AUTO_MIN_ROWS = 5_000
 import torch costs more than it saves: bench/README.md, "Executors")."""
 
 
+WORKER_IMPORTS = "budgetplan.planner.worker_imports"
+"""The module a fork server imports once for every worker (torch, the trainer, the engine)."""
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How workers start: forked from a fork server that imported :data:`WORKER_IMPORTS` once,
+    where the platform has one (a fresh interpreter each, like spawn, but without paying the
+    imports per worker); else spawned. Neither re-runs the caller's script (``main_hidden``)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([WORKER_IMPORTS])
+    return ctx
+
+
 class Executor(Protocol):
     def map(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
 
@@ -80,7 +101,7 @@ class LocalExecutor:
 
 
 class ProcessExecutor:
-    """Run jobs in ``workers`` spawned processes; results are yielded as each job finishes.
+    """Run jobs in ``workers`` processes; results are yielded as each job finishes.
 
     The pool starts at :meth:`start` or on the first round with more than one job, and is kept
     for the later rounds
@@ -99,18 +120,33 @@ class ProcessExecutor:
         self._pool: ProcessPoolExecutor | None = None
         self._finalizer: weakref.finalize | None = None
         self._files = SharedFiles()
+        self._context = worker_context()
+        self._server_started = False
 
     def share(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The arrays every job reads, written once for the workers (``job_transport``)."""
         return self._files.share(values)
 
     def start(self) -> None:
-        """Start the workers now (each imports torch) instead of on the first round."""
-        self._start()
+        """Begin the workers' imports now, in the background, instead of at the first round.
+
+        With a fork server, it starts importing torch and the trainer (:data:`WORKER_IMPORTS`)
+        while the caller goes on; the workers are forked from it at the first round. Without
+        one, the workers are spawned now (each imports torch at its first job)."""
+        if self._context.get_start_method() == "forkserver":
+            _ensure_fork_server()
+            self._server_started = True
+        else:
+            self._start()
+
+    @property
+    def started(self) -> bool:
+        """Whether the workers (or the fork server they come from) have been started."""
+        return self._pool is not None or self._server_started
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            ctx = multiprocessing.get_context("spawn")
+            ctx = self._context
             # workers inherit SIGINT ignored from their first instant
             with _sigint_ignored(), self._spawning():
                 pool = ProcessPoolExecutor(
@@ -228,6 +264,31 @@ def make_executor(
         cores = os.cpu_count() or 1
         return ProcessExecutor(cores, hide_main=True) if cores > 1 else LocalExecutor()
     raise BudgetplanError(f"executor {kind!r} is not one of {', '.join(EXECUTORS)}")
+
+
+def start_worker_server(sim: SimulationConfig, device: str = "auto") -> bool:
+    """Start the fork server the workers of ``sim``'s executor will come from, so that it
+    imports torch and the trainer now, in the background (~2.5 s of one core), while the caller
+    does single-threaded work that must come first anyway (building the embedded demo). True if
+    started; nothing happens where the executor would not be worker processes here (``local``,
+    Ray, one core, a GPU) or the platform has no fork server."""
+    cores = os.cpu_count() or 1
+    if sim.executor not in ("auto", "process") or cores < 2 or _on_gpu(device):
+        return False
+    if worker_context().get_start_method() != "forkserver":
+        return False
+    _ensure_fork_server()
+    return True
+
+
+def _ensure_fork_server() -> None:
+    """Start the fork server unless it runs. It is started with SIGINT ignored, which the
+    workers it forks inherit (Ctrl-C is the driver's to handle), and imports nothing of the
+    caller's script (its preload is :data:`WORKER_IMPORTS` alone)."""
+    from multiprocessing import forkserver
+
+    with _sigint_ignored(), main_hidden():
+        forkserver.ensure_running()
 
 
 def _on_gpu(device: str) -> bool:

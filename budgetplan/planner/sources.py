@@ -35,6 +35,15 @@ def load_plan_data(cfg: DataConfig, progress: ProgressFn | None = None) -> Datas
     return _open(None, progress)
 
 
+def builds_the_demo(cfg: DataConfig) -> bool:
+    """Whether loading ``cfg``'s data builds the embedded demo first (it is not cached yet)."""
+    if cfg.kind != "demo":
+        return False
+    from budgetplan.demo import demo_root
+
+    return not demo_root().is_dir()
+
+
 def _open(store: str | None, progress: ProgressFn | None = None) -> Dataset:
     """A Dataset directory, or the embedded demo (built on first use, with ``progress``)."""
     if store is None:

@@ -176,7 +176,8 @@ class StudyPlanner:
         )
         warm = self.prepared.hits > 0 and self.prepared.misses == 0
         if isinstance(executor, ProcessExecutor) and not warm:
-            # workers import torch while the set-up below runs; a set-up found in the prepared
+            # the workers' fork server imports torch while the set-up below runs (if the demo
+            # build has not started it already); a set-up found in the prepared
             # cache most likely has its runs cached too, so its workers start only if a round
             # trains (a warm run then never pays for them: bench/README.md, "recommend.py")
             executor.start()

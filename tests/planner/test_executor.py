@@ -3,6 +3,7 @@ across rounds, a dead worker is one clear error, and results never depend on the
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 from pathlib import Path
@@ -86,6 +87,51 @@ def test_the_pool_is_kept_across_rounds_and_closed() -> None:
     assert [pid for _, pid in pool.map(_pid, [0])] == [os.getpid()]  # one job: no hop
     pool.close()
     assert all(not _alive(pid) for pid in first)
+
+
+def _imported(_: object) -> tuple[bool, bool]:
+    import sys
+
+    return "torch" in sys.modules, "budgetplan.methods.trainer" in sys.modules
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here"
+)
+def test_workers_begin_their_first_job_with_torch_and_the_trainer_imported() -> None:
+    """Workers are forked from a server that imported torch and the trainer once, so no worker
+    pays those imports at its first job (this module itself imports neither)."""
+    pool = ex.ProcessExecutor(2)
+    pool.start()
+    assert pool.started and pool._pool is None  # the workers themselves come at the first round
+    assert {imported for _, imported in pool.map(_imported, range(4))} == {(True, True)}
+    pool.close()
+
+
+def test_the_worker_server_starts_early_only_where_workers_will_run(monkeypatch) -> None:
+    """``start_worker_server`` (called while the demo is built) starts the fork server only for
+    an executor that will be worker processes here."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert not ex.start_worker_server(SimulationConfig(executor="local"), "cpu")
+    assert not ex.start_worker_server(SimulationConfig(executor="ray"), "cpu")
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert not ex.start_worker_server(SimulationConfig(executor="auto"), "cpu")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    forks = "forkserver" in multiprocessing.get_all_start_methods()
+    assert ex.start_worker_server(SimulationConfig(executor="auto"), "cpu") == forks
+
+
+def test_only_a_demo_not_yet_built_counts_as_a_build(monkeypatch, tmp_path) -> None:
+    from budgetplan.config import DataConfig
+    from budgetplan.planner.sources import builds_the_demo
+
+    monkeypatch.setenv("BUDGETPLAN_CACHE", str(tmp_path))
+    assert builds_the_demo(DataConfig())
+    assert not builds_the_demo(DataConfig(kind="digits"))
+    from budgetplan.demo import demo_root
+
+    demo_root().mkdir(parents=True)
+    assert not builds_the_demo(DataConfig())
 
 
 def _alive(pid: int) -> bool:

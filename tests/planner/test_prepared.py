@@ -154,16 +154,16 @@ def test_each_stage_keeps_only_its_most_recently_used_entries(tmp_path) -> None:
 
 
 def test_workers_start_early_only_when_the_set_up_is_not_cached(tmp_path) -> None:
-    """A cold set-up starts the worker processes while it runs (they import torch meanwhile); a
-    set-up found in the prepared cache leaves them to the first round that trains, so a fully
-    cached run never starts them."""
+    """A cold set-up starts the workers' imports while it runs (the fork server imports torch
+    meanwhile); a set-up found in the prepared cache leaves them to the first round that trains,
+    so a fully cached run never starts them."""
     from budgetplan.planner.executor import ProcessExecutor
 
     data = make_data()
     cfg = _cfg().with_overrides(simulation={"executor": "process"})
     with _planner(cfg, data, tmp_path) as cold:
         assert isinstance(cold.runner.executor, ProcessExecutor)
-        assert cold.runner.executor._pool is not None  # started during the set-up
+        assert cold.runner.executor.started  # during the set-up
     with _planner(cfg, data, tmp_path) as warm:
         assert warm.prepared.misses == 0 and warm.prepared.hits > 0
-        assert warm.runner.executor._pool is None
+        assert not warm.runner.executor.started
