@@ -180,52 +180,90 @@ def planner_sizes(
     log: Callable[[str], None],
     engines: Sequence[str] = ("auto",),
     draws: int | None = None,
+    rounds: int = 1,
 ) -> None:
     """The planner's sizes (issue 13): 78,000 rows x d, hidden 128, 14 classes, batch 512,
     8 replicas (of ``draws`` distinct seeds; default 8), one torch thread. Per replica-epoch
     CPU seconds (this thread's clock) of ``train_replicas`` for each method, next to a plain
     per-model PyTorch loop and to the matrix-product limit (``models.count_flops`` / the
-    4096^2 matmul GFLOP/s of this run)."""
+    4096^2 matmul GFLOP/s).
+
+    ``rounds`` > 1 measures the peers in alternation (matmul, plain loop, then each method, once
+    a round) and reports the medians of the per-round ratios, so that the machine's speed, which
+    moves by 10-60 % within minutes on these shared machines, hits both sides of each ratio."""
     torch.set_num_threads(1)
     p = PLANNER
-    peak = matmul_gflops(4096, clock="cpu")
-    out: dict[str, Any] = {"matmul_gflops": peak, **p}
-    log(f"[planner] 1 thread: 4096^2 matmul {peak:.1f} GFLOP/s (CPU clock)")
+    out: dict[str, Any] = {**p, "rounds": rounds}
     for d in dims:
         x, y, xv, yv = planner_data(p["n"], d, p["n_val"])
         spec = models.ModelSpec(d, C, p["hidden"], 1)
-        limit = models.count_flops(spec, p["n"]) / peak / 1e9
-        row: dict[str, Any] = {"limit_s": limit}
-        plain = plain_epoch(x, y, p["hidden"], p["batch"], 2, clock="cpu")
-        row["plain_s"] = plain
-        log(
-            f"[planner] d={d}: matmul limit {1e3 * limit:.1f} ms per replica-epoch; plain "
-            f"PyTorch loop {1e3 * plain:.0f} ms per model-epoch"
-        )
+        flops = models.count_flops(spec, p["n"])
+        per_round: list[dict[str, float]] = []
+        for k in range(rounds):
+            peak = matmul_gflops(4096, clock="cpu")
+            plain = plain_epoch(x, y, p["hidden"], p["batch"], 2, clock="cpu")
+            got = {"peak": peak, "plain": plain}
+            for engine in engines:
+                tag = "" if engine == "auto" else f"@{engine}"
+                for method in methods:
+                    cfg = TrainConfig(
+                        method=method,
+                        hidden=p["hidden"],
+                        batch_size=p["batch"],
+                        lr=p["lr"],
+                        device="cpu",
+                        early_stop_classes=(0,),
+                        engine=engine,
+                    )
+                    r = p["replicas"]
+                    got[method + tag] = (
+                        engine_epoch(x, y, xv, yv, cfg, r, epochs[d], clock="cpu", draws=draws) / r
+                    )
+            per_round.append(got)
+            limit = flops / peak / 1e9
+            log(
+                f"[planner] d={d} round {k + 1}/{rounds}: 4096^2 matmul {peak:.1f} GFLOP/s, "
+                f"limit {1e3 * limit:.1f} ms; plain loop {1e3 * plain:.0f} ms per model-epoch; "
+                + ", ".join(
+                    f"{name} {1e3 * t:.0f} ms ({plain / t:.2f}x plain, {100 * limit / t:.0f} %)"
+                    for name, t in got.items()
+                    if name not in ("peak", "plain")
+                )
+            )
+
+        names = [n for n in per_round[0] if n not in ("peak", "plain")]
+        ratios = [  # per round: time, x the plain loop, share of the limit, of each method
+            {n: (g[n], g["plain"] / g[n], flops / g["peak"] / 1e9 / g[n]) for n in names}
+            for g in per_round
+        ]
+        row: dict[str, Any] = {
+            "matmul_gflops": float(np.median([g["peak"] for g in per_round])),
+            "limit_s": float(np.median([flops / g["peak"] / 1e9 for g in per_round])),
+            "plain_s": float(np.median([g["plain"] for g in per_round])),
+        }
+        for name in names:
+            vs = [rr[name][1] for rr in ratios]
+            row[name] = {
+                "s": float(np.median([rr[name][0] for rr in ratios])),
+                "vs_plain": float(np.median(vs)),
+                "vs_plain_range": [min(vs), max(vs)],
+                "share_of_limit": float(np.median([rr[name][2] for rr in ratios])),
+            }
+            log(
+                f"[planner] d={d} {name}: {1e3 * row[name]['s']:.0f} ms per replica-epoch, "
+                f"{row[name]['vs_plain']:.2f}x the plain loop ({min(vs):.2f}-{max(vs):.2f}), "
+                f"{100 * row[name]['share_of_limit']:.0f} % of the matmul limit "
+                f"(medians of {rounds} round(s))"
+            )
         for engine in engines:
             tag = "" if engine == "auto" else f"@{engine}"
-            for method in methods:
-                cfg = TrainConfig(
-                    method=method,
-                    hidden=p["hidden"],
-                    batch_size=p["batch"],
-                    lr=p["lr"],
-                    device="cpu",
-                    early_stop_classes=(0,),
-                    engine=engine,
-                )
-                r = p["replicas"]
-                t = engine_epoch(x, y, xv, yv, cfg, r, epochs[d], clock="cpu", draws=draws) / r
-                row[method + tag] = {"s": t, "vs_plain": plain / t, "share_of_limit": limit / t}
-                log(
-                    f"[planner] d={d} {method} (engine {engine}): {1e3 * t:.0f} ms per "
-                    f"replica-epoch, {plain / t:.2f}x the plain loop, "
-                    f"{100 * limit / t:.0f} % of the matmul limit"
-                )
             if "ne" + tag in row and "label-assemble" + tag in row:
-                ratio = row["label-assemble" + tag]["s"] / row["ne" + tag]["s"]
-                row["la_over_ne" + tag] = ratio
-                log(f"[planner] d={d} (engine {engine}): label-assemble / ne = {ratio:.2f}")
+                la_ne = [g["label-assemble" + tag] / g["ne" + tag] for g in per_round]
+                row["la_over_ne" + tag] = float(np.median(la_ne))
+                log(
+                    f"[planner] d={d} (engine {engine}): label-assemble / ne = "
+                    f"{row['la_over_ne' + tag]:.2f}"
+                )
         out[f"d{d}"] = row
     results["planner"] = out
 
@@ -563,6 +601,13 @@ def main(argv: list[str] | None = None) -> int:
         "jobs hold the runs of 1-2 draws of the study, which share their seed)",
     )
     ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="--planner: measure the matmul, the plain loop and each method in alternation this "
+        "many times and report the medians of the per-round ratios",
+    )
+    ap.add_argument(
         "--methods", default="ne,label-assemble", help="methods of --planner (comma-separated)"
     )
     args = ap.parse_args(argv)
@@ -602,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
             log,
             args.engines.split(","),
             draws=args.draws,
+            rounds=args.rounds,
         )
         results["seconds"] = time.perf_counter() - t0
         if args.json:

@@ -121,6 +121,12 @@ def test_job_sizes_keep_every_worker_busy_only_where_results_cannot_move(toy_dat
     torch_engine = Runner(p, replace(TRAIN, engine="torch"), executor=_TwoWorkers(), max_replicas=8)
     assert [torch_engine.job_size(n) for n in (32, 22, 4)] == [8, 8, 8]
     assert Runner(p, TRAIN, executor=LocalExecutor(), max_replicas=8).job_size(22) == 8
+    # two workers taking jobs as they free up end together: sizes differ by one, larger first
+    assert fused.job_sizes(22) == [6, 6, 5, 5] and fused.job_sizes(32) == [8, 8, 8, 8]
+    assert fused.job_sizes(7) == [2, 2, 2, 1] and fused.job_sizes(1) == [1]
+    assert torch_engine.job_sizes(22) == [8, 8, 6]  # its numbers depend on the cut: unchanged
+    for n in range(1, 40):
+        assert sum(fused.job_sizes(n)) == n == sum(torch_engine.job_sizes(n))
 
 
 def test_a_run_gives_the_same_numbers_in_any_cut(toy_data, tmp_path) -> None:
