@@ -195,9 +195,9 @@ def run(args: argparse.Namespace) -> int:
         if args.budget_curve is None:
             rec = recommend(cfg, progress=progress, cache=cache)
         else:
-            from budgetplan.planner.sources import load_plan_data
+            from budgetplan.planner.sources import load_data_to_plan
 
-            data = load_plan_data(cfg.data, progress)
+            data = load_data_to_plan(cfg, progress)
             rec = recommend(data, cfg, progress=progress, cache=cache)
     if args.out is not None:
         rec.plan.save(args.out)

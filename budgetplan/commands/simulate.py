@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from budgetplan.io import write_text_atomic
     from budgetplan.planner.cache import RunCache
     from budgetplan.planner.report import render_table
-    from budgetplan.planner.sources import load_plan_data
+    from budgetplan.planner.sources import load_data_to_plan
     from budgetplan.planner.study import StudyPlanner
     from budgetplan.progress import tqdm_progress
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     with tqdm_progress(desc="simulating", unit="run") as progress:
         with StudyPlanner(
             cfg,
-            load_plan_data(cfg.data, progress),
+            load_data_to_plan(cfg, progress),
             progress=progress,
             cache=cache,
         ) as s:

@@ -14,9 +14,8 @@ from budgetplan.data.label_table import LabelTable
 from budgetplan.dataset import Dataset
 from budgetplan.errors import BudgetplanError
 from budgetplan.planner.cache import RunCache
-from budgetplan.planner.executor import start_worker_server
 from budgetplan.planner.runner import JobFn, execute_job
-from budgetplan.planner.sources import builds_the_demo, load_plan_data
+from budgetplan.planner.sources import load_data_to_plan
 from budgetplan.planner.study import Recommendation, StudyPlanner
 from budgetplan.progress import ProgressFn
 
@@ -79,9 +78,7 @@ def recommend(
             raise BudgetplanError("recommend(): arrays need both labels= and vectors=")
         data = Dataset.from_arrays(labels, vectors)
     elif data is None:
-        if builds_the_demo(config.data):  # a cold run: the workers' imports overlap the build
-            start_worker_server(config.simulation, config.device)
-        data = load_plan_data(config.data, progress)
+        data = load_data_to_plan(config, progress)
     if data.default_target and config.target == RecommendConfig.target:
         if config.target not in data.labels.classes:
             config = config.with_overrides(target=data.default_target)

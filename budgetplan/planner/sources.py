@@ -18,7 +18,7 @@ import hashlib
 
 import numpy as np
 
-from budgetplan.config import DataConfig
+from budgetplan.config import DataConfig, RecommendConfig
 from budgetplan.data.label_table import LabelTable
 from budgetplan.dataset import Dataset, open_dataset
 from budgetplan.progress import ProgressFn
@@ -33,6 +33,17 @@ def load_plan_data(cfg: DataConfig, progress: ProgressFn | None = None) -> Datas
     if cfg.kind == "nih-chexpert":
         return nih_chexpert_data(progress=progress, n_images=cfg.n_images)
     return _open(None, progress)
+
+
+def load_data_to_plan(config: RecommendConfig, progress: ProgressFn | None = None) -> Dataset:
+    """``load_plan_data`` of a run that will plan (and most likely train) on this data: where
+    the embedded demo has to be built first, the workers' fork server starts before the build,
+    so that its imports overlap it (``executor.start_worker_server``)."""
+    if builds_the_demo(config.data):
+        from budgetplan.planner.executor import start_worker_server
+
+        start_worker_server(config.simulation, config.device)
+    return load_plan_data(config.data, progress)
 
 
 def builds_the_demo(cfg: DataConfig) -> bool:

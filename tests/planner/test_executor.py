@@ -134,6 +134,26 @@ def test_only_a_demo_not_yet_built_counts_as_a_build(monkeypatch, tmp_path) -> N
     assert not builds_the_demo(DataConfig())
 
 
+def test_loading_data_to_plan_starts_the_worker_server_before_a_demo_build(
+    monkeypatch, tmp_path
+) -> None:
+    """The fork server's imports overlap the demo build: it is started before the build, and
+    only when there is one to do."""
+    from budgetplan.config import RecommendConfig
+    from budgetplan.demo import demo_root
+    from budgetplan.planner import sources
+
+    monkeypatch.setenv("BUDGETPLAN_CACHE", str(tmp_path))
+    events: list[str] = []
+    monkeypatch.setattr(ex, "start_worker_server", lambda sim, device: events.append("server"))
+    monkeypatch.setattr(sources, "load_plan_data", lambda cfg, progress: events.append("load"))
+    sources.load_data_to_plan(RecommendConfig())
+    assert events == ["server", "load"]
+    demo_root().mkdir(parents=True)  # built: nothing to overlap
+    sources.load_data_to_plan(RecommendConfig())
+    assert events == ["server", "load", "load"]
+
+
 def _alive(pid: int) -> bool:
     for _ in range(50):
         try:
