@@ -11,11 +11,11 @@ executor gives the same numbers to the bit.
 ``LocalExecutor`` runs them in this process, one after the other. ``ProcessExecutor`` runs them
 in a pool of worker processes started on first use and kept for the later rounds. Where the
 platform has a fork server (Linux, macOS), the workers are forked from one that imported torch,
-the trainer and the engine once (:data:`WORKER_IMPORTS`, ~2.5 s of one core), started as soon as
-a run is known to train, so that those imports overlap work the driver must do first
-(:func:`start_worker_server` while the embedded demo is built, ``ProcessExecutor.start`` while a
-set-up not found in the prepared cache runs); elsewhere each worker is spawned and imports them
-at its first job.
+numba and the other libraries a job needs once (:data:`WORKER_IMPORTS`, ~2.5 s of one core),
+started as soon as a run is known to train, so that those imports overlap work the driver must
+do first (:func:`start_worker_server` before the embedded demo is built,
+``ProcessExecutor.start`` while a set-up not found in the prepared cache runs); elsewhere each
+worker is spawned and imports them at its first job.
 ``RayExecutor`` (:mod:`budgetplan.planner.ray_executor`, loaded only when asked for) runs them
 as Ray tasks on a local Ray or a cluster. ``auto`` (the default) is a ``ProcessExecutor`` over
 this machine's cores when it has more than one and the problem has at least
@@ -34,9 +34,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
+import time
 import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -57,8 +59,12 @@ AUTO_MIN_ROWS = 5_000
 import torch costs more than it saves: bench/README.md, "Executors")."""
 
 
-WORKER_IMPORTS = "budgetplan.planner.worker_imports"
-"""The module a fork server imports once for every worker (torch, the trainer, the engine)."""
+WORKER_IMPORTS = ("numpy", "pandas", "scipy.linalg.cython_blas", "threadpoolctl", "numba", "torch")
+"""What a fork server imports once for every worker: the libraries a job needs, ~2.5 s of a
+worker's first job (budgetplan's own modules take ~0.1 s). Not budgetplan itself: Python 3.11's
+fork server imports with its own ``sys.path`` (the working directory first), so a ``budgetplan``
+folder there would be imported in place of the driver's; each worker imports budgetplan after
+taking the driver's ``sys.path``, so it runs the driver's code."""
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -68,7 +74,7 @@ def worker_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([WORKER_IMPORTS])
+    ctx.set_forkserver_preload(list(WORKER_IMPORTS))
     return ctx
 
 
@@ -130,7 +136,7 @@ class ProcessExecutor:
     def start(self) -> None:
         """Begin the workers' imports now, in the background, instead of at the first round.
 
-        With a fork server, it starts importing torch and the trainer (:data:`WORKER_IMPORTS`)
+        With a fork server, it starts importing torch and numba (:data:`WORKER_IMPORTS`)
         while the caller goes on; the workers are forked from it at the first round. Without
         one, the workers are spawned now (each imports torch at its first job)."""
         if self._context.get_start_method() == "forkserver":
@@ -150,7 +156,10 @@ class ProcessExecutor:
             # workers inherit SIGINT ignored from their first instant
             with _sigint_ignored(), self._spawning():
                 pool = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=ctx, initializer=_ignore_sigint
+                    max_workers=self.workers,
+                    mp_context=ctx,
+                    initializer=_init_worker,
+                    initargs=(os.getpid(),),
                 )
                 for _ in range(self.workers):  # spawns every worker now, in this thread
                     pool.submit(os.getpid)
@@ -211,9 +220,35 @@ def _sigint_ignored() -> Iterator[None]:
             signal.signal(signal.SIGINT, before)
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the parent's to handle (no traceback from a worker)."""
+def _init_worker(driver: int) -> None:
+    """Worker initializer: Ctrl-C is the driver's to handle (no traceback from a worker), and
+    the worker exits when the driver is gone, however it ended (a SIGKILL, the out-of-memory
+    killer), instead of finishing its job for nobody and then waiting forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+
+
+def _exit_with(driver: int) -> None:
+    """Block until process ``driver`` ends (a pidfd, where Linux has them; else a check every
+    second), then end this process."""
+    try:
+        fd = os.pidfd_open(driver)
+    except (AttributeError, OSError):  # no pidfd (macOS, older kernels): poll
+        while _alive(driver):
+            time.sleep(1.0)
+    else:
+        select.select([fd], [], [])  # readable once the process has ended
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
@@ -268,7 +303,7 @@ def make_executor(
 
 def start_worker_server(sim: SimulationConfig, device: str = "auto") -> bool:
     """Start the fork server the workers of ``sim``'s executor will come from, so that it
-    imports torch and the trainer now, in the background (~2.5 s of one core), while the caller
+    imports torch and numba now, in the background (~2.5 s of one core), while the caller
     does single-threaded work that must come first anyway (building the embedded demo). True if
     started; nothing happens where the executor would not be worker processes here (``local``,
     Ray, one core, a GPU) or the platform has no fork server."""

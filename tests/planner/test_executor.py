@@ -92,20 +92,63 @@ def test_the_pool_is_kept_across_rounds_and_closed() -> None:
 def _imported(_: object) -> tuple[bool, bool]:
     import sys
 
-    return "torch" in sys.modules, "budgetplan.methods.trainer" in sys.modules
+    return "torch" in sys.modules, "numba" in sys.modules
 
 
-@pytest.mark.skipif(
+FORKSERVER = pytest.mark.skipif(
     "forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here"
 )
-def test_workers_begin_their_first_job_with_torch_and_the_trainer_imported() -> None:
-    """Workers are forked from a server that imported torch and the trainer once, so no worker
-    pays those imports at its first job (this module itself imports neither)."""
+
+
+@FORKSERVER
+def test_workers_begin_their_first_job_with_torch_and_numba_imported() -> None:
+    """Workers are forked from a server that imported torch and numba once, so no worker pays
+    those imports at its first job (this module itself imports neither)."""
     pool = ex.ProcessExecutor(2)
     pool.start()
     assert pool.started and pool._pool is None  # the workers themselves come at the first round
     assert {imported for _, imported in pool.map(_imported, range(4))} == {(True, True)}
     pool.close()
+
+
+SCRIPT_IN_ANOTHER_FOLDER = """
+import os
+from budgetplan.config import SimulationConfig
+from budgetplan.planner import executor as ex
+pool = ex.executor_for(SimulationConfig(executor="auto", workers=2), "cpu", train_rows=10**6)
+pool.start()
+print(sorted({path for _, path in pool.map(os.path.realpath, [ex.__file__] * 4)}))
+pool.close()
+"""
+
+
+@FORKSERVER
+def test_workers_run_the_drivers_code_whatever_the_working_directory_holds(tmp_path) -> None:
+    """Run from a folder holding another ``budgetplan`` (a checkout of another version), the
+    workers still run the driver's code: nothing of that folder is imported anywhere."""
+    import subprocess
+    import sys
+
+    other = tmp_path / "budgetplan"
+    other.mkdir()
+    marker = tmp_path / "imported.txt"
+    (other / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('imported')\n")
+    script = tmp_path / "elsewhere" / "plan.py"
+    script.parent.mkdir()
+    script.write_text(SCRIPT_IN_ANOTHER_FOLDER)
+    real = Path(ex.__file__).resolve()
+    env = {**os.environ, "PYTHONPATH": str(real.parents[2])}
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    ).stdout
+    assert not marker.exists()
+    assert out.strip() == str([str(real)])
 
 
 def test_the_worker_server_starts_early_only_where_workers_will_run(monkeypatch) -> None:
@@ -152,6 +195,54 @@ def test_loading_data_to_plan_starts_the_worker_server_before_a_demo_build(
     demo_root().mkdir(parents=True)  # built: nothing to overlap
     sources.load_data_to_plan(RecommendConfig())
     assert events == ["server", "load", "load"]
+
+
+SCRIPT_KILLED_MID_ROUND = """
+import os, time
+from budgetplan.config import SimulationConfig
+from budgetplan.planner import executor as ex
+pool = ex.executor_for(SimulationConfig(executor="auto", workers=2), "cpu", train_rows=10**6)
+print(" ".join(sorted({pid for _, pid in pool.map(os.readlink, ["/proc/self"] * 8)})), flush=True)
+for _ in pool.map(time.sleep, [60, 60]):
+    pass
+"""
+
+
+def _ended(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="reads /proc")
+def test_workers_end_when_the_driver_is_killed(tmp_path) -> None:
+    """A driver killed outright (SIGKILL, the out-of-memory killer) leaves no worker behind to
+    finish its job for nobody and then wait forever with its memory."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "plan.py"
+    script.write_text(SCRIPT_KILLED_MID_ROUND)
+    env = {**os.environ, "PYTHONPATH": str(Path(ex.__file__).resolve().parents[2])}
+    driver = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert driver.stdout is not None
+        workers = [int(pid) for pid in driver.stdout.readline().split()]
+        assert workers and not any(_ended(pid) for pid in workers)
+        time.sleep(0.5)  # the 60 s jobs are running
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 15
+        while not all(_ended(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(_ended(pid) for pid in workers)
+    finally:
+        driver.kill()
 
 
 def _alive(pid: int) -> bool:
