@@ -139,11 +139,17 @@ class ProcessExecutor:
         With a fork server, it starts importing torch and numba (:data:`WORKER_IMPORTS`)
         while the caller goes on; the workers are forked from it at the first round. Without
         one, the workers are spawned now (each imports torch at its first job)."""
-        if self._context.get_start_method() == "forkserver":
-            _ensure_fork_server()
-            self._server_started = True
-        else:
+        if not self.start_server():
             self._start()
+
+    def start_server(self) -> bool:
+        """Start the fork server the workers will come from (it imports torch and numba in the
+        background); True if it runs. False without a fork server here, or where it could not
+        start (an OSError: :meth:`start` then starts the workers themselves)."""
+        if self._context.get_start_method() != "forkserver":
+            return False
+        self._server_started = _ensure_fork_server()
+        return self._server_started
 
     @property
     def started(self) -> bool:
@@ -225,7 +231,8 @@ def _init_worker(driver: int) -> None:
     the worker exits when the driver is gone, however it ended (a SIGKILL, the out-of-memory
     killer), instead of finishing its job for nobody and then waiting forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+    if os.name == "posix":  # on Windows os.kill(pid, 0) would send the driver a Ctrl-C event
+        threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
 
 
 def _exit_with(driver: int) -> None:
@@ -307,23 +314,25 @@ def start_worker_server(sim: SimulationConfig, device: str = "auto") -> bool:
     does single-threaded work that must come first anyway (building the embedded demo). True if
     started; nothing happens where the executor would not be worker processes here (``local``,
     Ray, one core, a GPU) or the platform has no fork server."""
-    cores = os.cpu_count() or 1
-    if sim.executor not in ("auto", "process") or cores < 2 or _on_gpu(device):
+    if sim.executor not in ("auto", "process"):  # Ray and local start no workers here
         return False
-    if worker_context().get_start_method() != "forkserver":
-        return False
-    _ensure_fork_server()
-    return True
+    executor = executor_for(sim, device)
+    return isinstance(executor, ProcessExecutor) and executor.start_server()
 
 
-def _ensure_fork_server() -> None:
-    """Start the fork server unless it runs. It is started with SIGINT ignored, which the
-    workers it forks inherit (Ctrl-C is the driver's to handle), and imports nothing of the
-    caller's script (its preload is :data:`WORKER_IMPORTS` alone)."""
+def _ensure_fork_server() -> bool:
+    """Start the fork server unless it runs; False if it cannot start (an OSError). It is
+    started with SIGINT ignored, which the workers it forks inherit (Ctrl-C is the driver's to
+    handle), and imports nothing of the caller's script (its preload is
+    :data:`WORKER_IMPORTS` alone)."""
     from multiprocessing import forkserver
 
-    with _sigint_ignored(), main_hidden():
-        forkserver.ensure_running()
+    try:
+        with _sigint_ignored(), main_hidden():
+            forkserver.ensure_running()
+    except OSError:
+        return False
+    return True
 
 
 def _on_gpu(device: str) -> bool:

@@ -164,6 +164,24 @@ def test_the_worker_server_starts_early_only_where_workers_will_run(monkeypatch)
     assert ex.start_worker_server(SimulationConfig(executor="auto"), "cpu") == forks
 
 
+def test_a_fork_server_that_cannot_start_only_delays_the_workers(monkeypatch) -> None:
+    """Starting early is an optimisation: an OSError there (no socket, no process) is not the
+    run's error; the workers start at the first round as usual."""
+    from multiprocessing import forkserver
+
+    def fail() -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(forkserver, "ensure_running", fail)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert not ex.start_worker_server(SimulationConfig(executor="auto"), "cpu")
+    pool = ex.ProcessExecutor(2)
+    pool.start()
+    monkeypatch.undo()
+    assert dict(pool.map(abs, [-1, -2])) == {0: 1, 1: 2}
+    pool.close()
+
+
 def test_only_a_demo_not_yet_built_counts_as_a_build(monkeypatch, tmp_path) -> None:
     from budgetplan.config import DataConfig
     from budgetplan.planner.sources import builds_the_demo
