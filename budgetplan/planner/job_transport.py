@@ -10,7 +10,9 @@ trained and unpickled by the workers (bench/README.md, "recommend.py").
   temporary folder as ``.npy`` (the format numpy reads without pickle) and gives the job a
   :class:`SharedArray` handle instead; a worker maps each file read-only once and keeps it for
   its later jobs. Where the folder cannot be written (a full disk), the arrays travel in the jobs
-  as before.
+  as before. The folder is named after the driver's process id, so that folders left by a driver
+  killed outright (SIGKILL, the out-of-memory killer: no finalizer runs) are removed by the next
+  run that trains in worker processes (:func:`remove_stale_folders`).
 - :func:`pack` sends a label matrix that holds only 1, 0 and NaN as int8 codes (a quarter of
   the bytes); :func:`unpack` gives the worker the same float32 matrix back, to the bit.
 
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 
 _MEMO_SIZE = 8  # shared files a worker keeps mapped (one problem's arrays are ~5 files)
+FOLDER_PREFIX = "budgetplan-jobs-"  # then the owner's process id, "-", mkdtemp's random part
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class SharedFiles:
 
     def _write(self, array: np.ndarray) -> SharedArray:
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="budgetplan-jobs-"))
+            remove_stale_folders()
+            self._root = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._root, True)
         # a name never used before, so a worker's map of an earlier file is never taken for it
         path = self._root / f"{uuid.uuid4().hex}.npy"
@@ -89,6 +93,49 @@ class SharedFiles:
             self._finalizer()
         self._root = None
         self._finalizer = None
+
+
+def _owner(name: str) -> int | None:
+    """The process id in a job folder's name (``None``: not a name this module gives)."""
+    pid, sep, _ = name[len(FOLDER_PREFIX) :].partition("-")
+    return int(pid) if name.startswith(FOLDER_PREFIX) and sep and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (POSIX: signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM), or we cannot tell: keep its folder
+        return True
+    return True
+
+
+def remove_stale_folders(parent: str | Path | None = None) -> list[Path]:
+    """Remove this user's job folders in ``parent`` (the temporary folder) whose driver process
+    no longer exists; returns them. A driver killed outright leaves its folder (tens of MB) behind;
+    a folder whose process id is alive (another run, or a reused id) is kept, as is any folder
+    not named by this module. POSIX only: on Windows ``os.kill(pid, 0)`` would send Ctrl-C."""
+    if os.name != "posix":
+        return []
+    try:
+        entries = list(Path(parent or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"))
+    except OSError:
+        return []
+    removed = []
+    for path in entries:
+        pid = _owner(path.name)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            if path.stat().st_uid != os.getuid() or not path.is_dir():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def pack(job: Any) -> Any:

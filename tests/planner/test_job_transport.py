@@ -4,7 +4,10 @@ shared arrays once as files, labels as int8 codes."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -110,3 +113,49 @@ def test_a_later_file_is_never_answered_from_an_earlier_ones_map(tmp_path, monke
     new = jt.unpack(_Job(second.share({"x": np.ones(5, np.float32)})["x"], None)).x_train
     assert np.array_equal(new, np.ones(5)) and np.array_equal(old, np.zeros(5))
     second.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the sweep needs POSIX process ids")
+def test_a_folder_left_by_a_killed_driver_is_removed_by_the_next_run(tmp_path, monkeypatch):
+    """A driver killed outright (SIGKILL) leaves its job folder behind; the next run's first
+    shared array removes it, and leaves a live driver's folder and foreign folders alone."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{jt.FOLDER_PREFIX}{gone.pid}-abc"
+    live = tmp_path / f"{jt.FOLDER_PREFIX}{os.getppid()}-def"
+    foreign = tmp_path / f"{jt.FOLDER_PREFIX}xyz"  # a name of an older version: owner unknown
+    for folder in (stale, live, foreign):
+        folder.mkdir()
+        (folder / "a.npy").write_bytes(b"x" * 1000)
+    files = jt.SharedFiles()
+    handle = files.share({"x": np.arange(3.0)})["x"]
+    assert not stale.exists() and live.exists() and foreign.exists()
+    own = Path(handle.path).parent
+    assert own.name.startswith(f"{jt.FOLDER_PREFIX}{os.getpid()}-")
+    assert jt.remove_stale_folders(tmp_path) == []  # our own folder is never stale
+    files.close()
+    assert not own.exists()
+
+
+def test_a_killed_drivers_folder_is_removed_after_a_real_sigkill(tmp_path, monkeypatch):
+    """End to end: a process that shared an array and was SIGKILLed leaves its folder; the next
+    SharedFiles in another process's place removes it."""
+    if os.name != "posix":
+        pytest.skip("SIGKILL and the sweep are POSIX")
+    code = (
+        "import os, signal, sys, tempfile, numpy as np\n"
+        f"tempfile.tempdir = {str(tmp_path)!r}\n"
+        "from budgetplan.planner.job_transport import SharedFiles\n"
+        "f = SharedFiles(); f.share({'x': np.zeros(10)})\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert run.returncode == -9
+    left = list(tmp_path.glob(jt.FOLDER_PREFIX + "*"))
+    assert len(left) == 1 and any(left[0].iterdir())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    files = jt.SharedFiles()
+    files.share({"x": np.ones(2)})
+    assert not left[0].exists()
+    files.close()
