@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import uuid
@@ -129,9 +130,10 @@ def remove_stale_folders(parent: str | Path | None = None) -> list[Path]:
         if pid is None or pid == os.getpid() or _alive(pid):
             continue
         try:
-            if path.stat().st_uid != os.getuid() or not path.is_dir():
-                continue
+            info = path.lstat()  # a link is never followed, nor removed
         except OSError:
+            continue
+        if info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
