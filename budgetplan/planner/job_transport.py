@@ -10,9 +10,10 @@ trained and unpickled by the workers (bench/README.md, "recommend.py").
   temporary folder as ``.npy`` (the format numpy reads without pickle) and gives the job a
   :class:`SharedArray` handle instead; a worker maps each file read-only once and keeps it for
   its later jobs. Where the folder cannot be written (a full disk), the arrays travel in the jobs
-  as before. The folder is named after the driver's process id, so that folders left by a driver
-  killed outright (SIGKILL, the out-of-memory killer: no finalizer runs) are removed by the next
-  run that trains in worker processes (:func:`remove_stale_folders`).
+  as before. The folder is named after the machine and the driver's process id, so that the
+  folder of a driver killed outright (SIGKILL, the out-of-memory killer: no finalizer runs) is
+  removed by the next run on that machine that trains in worker processes
+  (:func:`remove_stale_folders`).
 - :func:`pack` sends a label matrix that holds only 1, 0 and NaN as int8 codes (a quarter of
   the bytes); :func:`unpack` gives the worker the same float32 matrix back, to the bit.
 
@@ -23,8 +24,11 @@ numbers to the bit (``tests/planner/test_executor.py``).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import os
 import shutil
+import socket
 import stat
 import tempfile
 import threading
@@ -40,7 +44,7 @@ from typing import Any
 import numpy as np
 
 _MEMO_SIZE = 8  # shared files a worker keeps mapped (one problem's arrays are ~5 files)
-FOLDER_PREFIX = "budgetplan-jobs-"  # then the owner's process id, "-", mkdtemp's random part
+FOLDER_PREFIX = "budgetplan-jobs-"  # then machine_token(), "-", the owner's pid, "-", a random part
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class SharedFiles:
     def _write(self, array: np.ndarray) -> SharedArray:
         if self._root is None:
             remove_stale_folders()
-            self._root = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
+            self._root = Path(tempfile.mkdtemp(prefix=folder_prefix(os.getpid())))
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._root, True)
         # a name never used before, so a worker's map of an earlier file is never taken for it
         path = self._root / f"{uuid.uuid4().hex}.npy"
@@ -96,10 +100,29 @@ class SharedFiles:
         self._finalizer = None
 
 
+@functools.cache
+def machine_token() -> str:
+    """Which machine and process-id namespace this process's ids belong to (8 hex digits of
+    the host name and ``/proc/self/ns/pid``): a temporary folder shared by several machines (a
+    cluster's scratch as ``TMPDIR``) or containers holds folders whose ids mean nothing here."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return hashlib.sha256(f"{socket.gethostname()}|{namespace}".encode()).hexdigest()[:8]
+
+
+def folder_prefix(pid: int) -> str:
+    """The start of the name of process ``pid``'s job folder (on this machine)."""
+    return f"{FOLDER_PREFIX}{machine_token()}-{pid}-"
+
+
 def _owner(name: str) -> int | None:
-    """The process id in a job folder's name (``None``: not a name this module gives)."""
-    pid, sep, _ = name[len(FOLDER_PREFIX) :].partition("-")
-    return int(pid) if name.startswith(FOLDER_PREFIX) and sep and pid.isdigit() else None
+    """The process id in the name of a job folder of this machine (``None``: another machine's,
+    or not a name this module gives)."""
+    mine = f"{FOLDER_PREFIX}{machine_token()}-"
+    pid, sep, _ = name[len(mine) :].partition("-")
+    return int(pid) if name.startswith(mine) and sep and pid.isdigit() else None
 
 
 def _alive(pid: int) -> bool:
@@ -114,10 +137,11 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_folders(parent: str | Path | None = None) -> list[Path]:
-    """Remove this user's job folders in ``parent`` (the temporary folder) whose driver process
-    no longer exists; returns them. A driver killed outright leaves its folder (tens of MB) behind;
-    a folder whose process id is alive (another run, or a reused id) is kept, as is any folder
-    not named by this module. POSIX only: on Windows ``os.kill(pid, 0)`` would send Ctrl-C."""
+    """Remove this user's job folders in ``parent`` (the temporary folder) whose driver process,
+    on this machine, no longer exists; returns them. A driver killed outright leaves its folder
+    (tens of MB) behind. Kept: a folder whose process id is alive (another run, or a reused id),
+    another machine's or container's (:func:`machine_token`), and any folder not named by this
+    module. POSIX only: on Windows ``os.kill(pid, 0)`` would send Ctrl-C."""
     if os.name != "posix":
         return []
     try:

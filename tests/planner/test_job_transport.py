@@ -122,23 +122,25 @@ def test_a_folder_left_by_a_killed_driver_is_removed_by_the_next_run(tmp_path, m
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    stale = tmp_path / f"{jt.FOLDER_PREFIX}{gone.pid}-abc"
-    live = tmp_path / f"{jt.FOLDER_PREFIX}{os.getppid()}-def"
+    stale = tmp_path / f"{jt.folder_prefix(gone.pid)}abc"
+    live = tmp_path / f"{jt.folder_prefix(os.getppid())}def"
     foreign = tmp_path / f"{jt.FOLDER_PREFIX}xyz"  # a name of an older version: owner unknown
-    for folder in (stale, live, foreign):
+    # the same dead id on another machine sharing the folder (a cluster's scratch): not ours
+    other = tmp_path / f"{jt.FOLDER_PREFIX}0000beef-{gone.pid}-ghi"
+    for folder in (stale, live, foreign, other):
         folder.mkdir()
         (folder / "a.npy").write_bytes(b"x" * 1000)
     elsewhere = tmp_path / "mine"  # a dead driver's name on a link: neither it nor its target go
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("x")
-    link = tmp_path / f"{jt.FOLDER_PREFIX}{gone.pid}-link"
+    link = tmp_path / f"{jt.folder_prefix(gone.pid)}link"
     link.symlink_to(elsewhere, target_is_directory=True)
     files = jt.SharedFiles()
     handle = files.share({"x": np.arange(3.0)})["x"]
-    assert not stale.exists() and live.exists() and foreign.exists()
+    assert not stale.exists() and live.exists() and foreign.exists() and other.exists()
     assert link.is_symlink() and (elsewhere / "keep.txt").exists()
     own = Path(handle.path).parent
-    assert own.name.startswith(f"{jt.FOLDER_PREFIX}{os.getpid()}-")
+    assert own.name.startswith(jt.folder_prefix(os.getpid()))
     assert jt.remove_stale_folders(tmp_path) == []  # our own folder is never stale
     files.close()
     assert not own.exists()
