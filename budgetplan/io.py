@@ -175,7 +175,18 @@ def describe_error(exc: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------- temp directories
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+def _machine() -> str:
+    """8 hex digits of the host name and its process-id namespace (``/proc/self/ns/pid``): a
+    pid means something only within both. A folder shared by several machines (a cluster's
+    scratch as ``TMPDIR``) or by containers holds temp dirs whose pids mean nothing here."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return hashlib.sha256(f"{socket.gethostname()}|{namespace}".encode()).hexdigest()[:8]
+
+
+_HOST = _machine()
 
 
 def make_temp_dir(parent: Path, name: str, suffix: str) -> Path:
@@ -186,13 +197,17 @@ def make_temp_dir(parent: Path, name: str, suffix: str) -> Path:
 
 
 def clean_stale_temp(
-    parent: Path, name: str, suffixes: tuple[str, ...] = (".tmp", ".old", ".build")
+    parent: Path,
+    name: str,
+    suffixes: tuple[str, ...] = (".tmp", ".old", ".build"),
+    foreign_after: float | None = STALE_SECONDS,
 ) -> list[Path]:
     """Remove the temp dirs of ``name`` under ``parent`` that a dead process left behind.
 
-    A temp dir made by :func:`make_temp_dir` on this host is stale when its pid is gone; one
-    without an owner (older versions) or from another host when older than
-    :data:`STALE_SECONDS`. A live concurrent build is never touched. Returns what was removed.
+    A temp dir made by :func:`make_temp_dir` on this host (and pid namespace) is stale when its
+    pid is gone; one without an owner (older versions) or from another host when older than
+    ``foreign_after`` seconds (``None``: never). A live concurrent build is never touched, nor
+    another user's dir, nor a link. Returns what was removed.
     """
     owned = re.compile(rf"^\.{re.escape(name)}\.p(\d+)h([0-9a-f]{{8}})\.")
     legacy = re.compile(rf"^\.{re.escape(name)}\.[^.]+$")
@@ -207,14 +222,16 @@ def clean_stale_temp(
         m = owned.match(entry.name)
         if m and m.group(2) == _HOST:
             stale = not _alive(int(m.group(1)))
+        elif foreign_after is None:
+            continue
         elif m or legacy.match(entry.name.removesuffix(_suffix_of(entry.name, suffixes))):
             try:
-                stale = time.time() - entry.stat().st_mtime > STALE_SECONDS
+                stale = time.time() - entry.stat().st_mtime > foreign_after
             except OSError:
                 continue
         else:
             continue
-        if stale and entry.is_dir() and not entry.is_symlink():
+        if stale and entry.is_dir() and not entry.is_symlink() and _owned(entry):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
@@ -224,8 +241,18 @@ def _suffix_of(name: str, suffixes: tuple[str, ...]) -> str:
     return next(s for s in suffixes if name.endswith(s))
 
 
+def _owned(path: Path) -> bool:
+    """Whether this user owns ``path`` (always, where the platform has no user ids)."""
+    try:
+        return not hasattr(os, "getuid") or path.lstat().st_uid == os.getuid()
+    except OSError:
+        return False
+
+
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    """Whether process ``pid`` exists. POSIX only: on Windows ``os.kill(pid, 0)`` would send it
+    Ctrl-C, so every pid counts as alive there (its temp dirs go by age alone)."""
+    if pid == os.getpid() or os.name != "posix":
         return True
     try:
         os.kill(pid, 0)

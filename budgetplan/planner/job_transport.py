@@ -10,10 +10,10 @@ trained and unpickled by the workers (bench/README.md, "recommend.py").
   temporary folder as ``.npy`` (the format numpy reads without pickle) and gives the job a
   :class:`SharedArray` handle instead; a worker maps each file read-only once and keeps it for
   its later jobs. Where the folder cannot be written (a full disk), the arrays travel in the jobs
-  as before. The folder is named after the machine and the driver's process id, so that the
-  folder of a driver killed outright (SIGKILL, the out-of-memory killer: no finalizer runs) is
-  removed by the next run on that machine that trains in worker processes
-  (:func:`remove_stale_folders`).
+  as before. The folder's name says whose it is (``io.make_temp_dir``: the driver's process id
+  and machine), so that the folder of a driver killed outright (SIGKILL, the out-of-memory
+  killer: no finalizer runs) is removed by the next run on that machine that trains in worker
+  processes (:func:`remove_stale_folders`).
 - :func:`pack` sends a label matrix that holds only 1, 0 and NaN as int8 codes (a quarter of
   the bytes); :func:`unpack` gives the worker the same float32 matrix back, to the bit.
 
@@ -24,12 +24,8 @@ numbers to the bit (``tests/planner/test_executor.py``).
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import os
 import shutil
-import socket
-import stat
 import tempfile
 import threading
 import uuid
@@ -43,8 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from budgetplan.io import clean_stale_temp, make_temp_dir
+
 _MEMO_SIZE = 8  # shared files a worker keeps mapped (one problem's arrays are ~5 files)
-FOLDER_PREFIX = "budgetplan-jobs-"  # then machine_token(), "-", the owner's pid, "-", a random part
+JOB_FOLDER, JOB_SUFFIX = "budgetplan-jobs", ".jobs"  # io.make_temp_dir: owner's pid and machine
 
 
 @dataclass(frozen=True)
@@ -81,8 +79,9 @@ class SharedFiles:
 
     def _write(self, array: np.ndarray) -> SharedArray:
         if self._root is None:
-            remove_stale_folders()
-            self._root = Path(tempfile.mkdtemp(prefix=folder_prefix(os.getpid())))
+            parent = Path(tempfile.gettempdir())
+            remove_stale_folders(parent)
+            self._root = make_temp_dir(parent, JOB_FOLDER, JOB_SUFFIX)
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._root, True)
         # a name never used before, so a worker's map of an earlier file is never taken for it
         path = self._root / f"{uuid.uuid4().hex}.npy"
@@ -100,68 +99,14 @@ class SharedFiles:
         self._finalizer = None
 
 
-@functools.cache
-def machine_token() -> str:
-    """Which machine and process-id namespace this process's ids belong to (8 hex digits of
-    the host name and ``/proc/self/ns/pid``): a temporary folder shared by several machines (a
-    cluster's scratch as ``TMPDIR``) or containers holds folders whose ids mean nothing here."""
-    try:
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        namespace = 0
-    return hashlib.sha256(f"{socket.gethostname()}|{namespace}".encode()).hexdigest()[:8]
-
-
-def folder_prefix(pid: int) -> str:
-    """The start of the name of process ``pid``'s job folder (on this machine)."""
-    return f"{FOLDER_PREFIX}{machine_token()}-{pid}-"
-
-
-def _owner(name: str) -> int | None:
-    """The process id in the name of a job folder of this machine (``None``: another machine's,
-    or not a name this module gives)."""
-    mine = f"{FOLDER_PREFIX}{machine_token()}-"
-    pid, sep, _ = name[len(mine) :].partition("-")
-    return int(pid) if name.startswith(mine) and sep and pid.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (POSIX: signal 0 checks without sending anything)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process (EPERM), or we cannot tell: keep its folder
-        return True
-    return True
-
-
 def remove_stale_folders(parent: str | Path | None = None) -> list[Path]:
-    """Remove this user's job folders in ``parent`` (the temporary folder) whose driver process,
-    on this machine, no longer exists; returns them. A driver killed outright leaves its folder
-    (tens of MB) behind. Kept: a folder whose process id is alive (another run, or a reused id),
-    another machine's or container's (:func:`machine_token`), and any folder not named by this
-    module. POSIX only: on Windows ``os.kill(pid, 0)`` would send Ctrl-C."""
-    if os.name != "posix":
-        return []
-    try:
-        entries = list(Path(parent or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"))
-    except OSError:
-        return []
-    removed = []
-    for path in entries:
-        pid = _owner(path.name)
-        if pid is None or pid == os.getpid() or _alive(pid):
-            continue
-        try:
-            info = path.lstat()  # a link is never followed, nor removed
-        except OSError:
-            continue
-        if info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-    return removed
+    """Remove the job folders in ``parent`` (the temporary folder) that a driver killed outright
+    left behind: this user's, of this machine, whose process no longer exists
+    (``io.clean_stale_temp``); returns them. Another machine's or an older version's folder is
+    never removed: on a cluster's shared scratch, a long run elsewhere may still be using it."""
+    return clean_stale_temp(
+        Path(parent or tempfile.gettempdir()), JOB_FOLDER, (JOB_SUFFIX,), foreign_after=None
+    )
 
 
 def pack(job: Any) -> Any:

@@ -9,6 +9,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -115,32 +116,39 @@ def test_a_later_file_is_never_answered_from_an_earlier_ones_map(tmp_path, monke
     second.close()
 
 
+def _job_folder(parent: Path, pid: int, machine: str | None = None, tag: str = "x") -> Path:
+    """A job folder's name as ``io.make_temp_dir`` gives it, for process ``pid`` of ``machine``."""
+    from budgetplan.io import _HOST
+
+    return parent / f".{jt.JOB_FOLDER}.p{pid}h{machine or _HOST}.{tag}{jt.JOB_SUFFIX}"
+
+
 @pytest.mark.skipif(os.name != "posix", reason="the sweep needs POSIX process ids")
 def test_a_folder_left_by_a_killed_driver_is_removed_by_the_next_run(tmp_path, monkeypatch):
     """A driver killed outright (SIGKILL) leaves its job folder behind; the next run's first
-    shared array removes it, and leaves a live driver's folder and foreign folders alone."""
+    shared array removes it, and leaves alone a live driver's folder, another machine's (a
+    cluster's shared scratch: a long run there may still use it, whatever its age) and a link."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    stale = tmp_path / f"{jt.folder_prefix(gone.pid)}abc"
-    live = tmp_path / f"{jt.folder_prefix(os.getppid())}def"
-    foreign = tmp_path / f"{jt.FOLDER_PREFIX}xyz"  # a name of an older version: owner unknown
-    # the same dead id on another machine sharing the folder (a cluster's scratch): not ours
-    other = tmp_path / f"{jt.FOLDER_PREFIX}0000beef-{gone.pid}-ghi"
-    for folder in (stale, live, foreign, other):
+    stale = _job_folder(tmp_path, gone.pid)
+    live = _job_folder(tmp_path, os.getppid())
+    other = _job_folder(tmp_path, gone.pid, machine="0000beef")
+    for folder in (stale, live, other):
         folder.mkdir()
         (folder / "a.npy").write_bytes(b"x" * 1000)
+    os.utime(other, (time.time() - 3 * 86400,) * 2)  # three days old
     elsewhere = tmp_path / "mine"  # a dead driver's name on a link: neither it nor its target go
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("x")
-    link = tmp_path / f"{jt.folder_prefix(gone.pid)}link"
+    link = _job_folder(tmp_path, gone.pid, tag="link")
     link.symlink_to(elsewhere, target_is_directory=True)
     files = jt.SharedFiles()
     handle = files.share({"x": np.arange(3.0)})["x"]
-    assert not stale.exists() and live.exists() and foreign.exists() and other.exists()
+    assert not stale.exists() and live.exists() and other.exists()
     assert link.is_symlink() and (elsewhere / "keep.txt").exists()
     own = Path(handle.path).parent
-    assert own.name.startswith(jt.folder_prefix(os.getpid()))
+    assert own.name.startswith(f".{jt.JOB_FOLDER}.p{os.getpid()}h")
     assert jt.remove_stale_folders(tmp_path) == []  # our own folder is never stale
     files.close()
     assert not own.exists()
@@ -160,7 +168,7 @@ def test_a_killed_drivers_folder_is_removed_after_a_real_sigkill(tmp_path, monke
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert run.returncode == -9
-    left = list(tmp_path.glob(jt.FOLDER_PREFIX + "*"))
+    left = list(tmp_path.glob(f".{jt.JOB_FOLDER}.*"))
     assert len(left) == 1 and any(left[0].iterdir())
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     files = jt.SharedFiles()

@@ -1,0 +1,49 @@
+"""Temp dirs a killed process left are swept by the next run, and only those it may sweep."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from budgetplan import io
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def _temp(parent: Path, pid: int, machine: str, suffix: str = ".build") -> Path:
+    path = parent / f".demo.p{pid}h{machine}.x{suffix}"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids are checked on POSIX only")
+def test_a_dead_process_dir_of_this_machine_goes_another_machines_only_when_old(tmp_path):
+    dead = _dead_pid()
+    mine = _temp(tmp_path, dead, io._HOST)
+    fresh_elsewhere = _temp(tmp_path, dead, "0000beef", ".tmp")
+    old_elsewhere = _temp(tmp_path, dead, "1111beef", ".old")
+    os.utime(old_elsewhere, (time.time() - io.STALE_SECONDS - 60,) * 2)
+    assert io.clean_stale_temp(tmp_path, "demo", foreign_after=None) == [mine]
+    assert fresh_elsewhere.exists() and old_elsewhere.exists()  # never, with foreign_after=None
+    assert io.clean_stale_temp(tmp_path, "demo") == [old_elsewhere]
+    assert fresh_elsewhere.exists()
+
+
+def test_no_pid_is_taken_for_dead_where_signal_0_would_be_ctrl_c(monkeypatch):
+    """On Windows ``os.kill(pid, 0)`` sends Ctrl-C: there every pid counts as alive, so a temp
+    dir goes by age alone and no process is interrupted."""
+    dead = _dead_pid()
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: calls.append((pid, sig)))
+    monkeypatch.setattr(os, "name", "nt")
+    assert io._alive(dead)
+    assert calls == []
