@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,10 +34,15 @@ STALE_SECONDS = 6 * 3600
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success rename it over ``path`` (os.replace)."""
+    """Yield a temp path beside ``path``; on success rename it over ``path`` (os.replace).
+
+    The temp file's name says whose it is, as :func:`make_temp_dir`'s do, so that one left by a
+    killed process (a SIGKILL mid-write: a 343 MB vectors cache, the prepared problem) is
+    removed by the next write of ``path`` on this machine (:func:`clean_stale_temp`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_stale_temp(path.parent, path.name, (".tmp",), foreign_after=None)
+    fd, tmp = tempfile.mkstemp(prefix=_owned_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -191,9 +197,11 @@ _HOST = _machine()
 
 def make_temp_dir(parent: Path, name: str, suffix: str) -> Path:
     """``parent/.<name>.p<pid>h<host>.<random><suffix>``: a temp dir that says who owns it."""
-    return Path(
-        tempfile.mkdtemp(prefix=f".{name}.p{os.getpid()}h{_HOST}.", suffix=suffix, dir=parent)
-    )
+    return Path(tempfile.mkdtemp(prefix=_owned_prefix(name), suffix=suffix, dir=parent))
+
+
+def _owned_prefix(name: str) -> str:
+    return f".{name}.p{os.getpid()}h{_HOST}."
 
 
 def clean_stale_temp(
@@ -202,23 +210,24 @@ def clean_stale_temp(
     suffixes: tuple[str, ...] = (".tmp", ".old", ".build"),
     foreign_after: float | None = STALE_SECONDS,
 ) -> list[Path]:
-    """Remove the temp dirs of ``name`` under ``parent`` that a dead process left behind.
+    """Remove the temp dirs and files of ``name`` under ``parent`` that a dead process left
+    behind.
 
-    A temp dir made by :func:`make_temp_dir` on this host (and pid namespace) is stale when its
-    pid is gone; one without an owner (older versions) or from another host when older than
-    ``foreign_after`` seconds (``None``: never). A live concurrent build is never touched, nor
-    another user's dir, nor a link. Returns what was removed.
+    One made by :func:`make_temp_dir` or :func:`atomic_path` on this host (and pid namespace) is
+    stale when its pid is gone; one without an owner (older versions) or from another host when
+    older than ``foreign_after`` seconds (``None``: never). A live concurrent write is never
+    touched, nor another user's entry, nor a link. Returns what was removed.
     """
     owned = re.compile(rf"^\.{re.escape(name)}\.p(\d+)h([0-9a-f]{{8}})\.")
     legacy = re.compile(rf"^\.{re.escape(name)}\.[^.]+$")
     removed: list[Path] = []
-    try:
-        entries = list(parent.iterdir())
+    start = f".{name}."
+    try:  # names first: most folders hold many other entries (a cache shard, the user's files)
+        with os.scandir(parent) as it:
+            names = [e.name for e in it if e.name.startswith(start) and e.name.endswith(suffixes)]
     except OSError:
         return removed
-    for entry in entries:
-        if not entry.name.startswith(f".{name}.") or not entry.name.endswith(suffixes):
-            continue
+    for entry in (parent / n for n in names):
         m = owned.match(entry.name)
         if m and m.group(2) == _HOST:
             stale = not _alive(int(m.group(1)))
@@ -231,22 +240,31 @@ def clean_stale_temp(
                 continue
         else:
             continue
-        if stale and entry.is_dir() and not entry.is_symlink() and _owned(entry):
-            shutil.rmtree(entry, ignore_errors=True)
+        if stale and _remove_own(entry):
             removed.append(entry)
     return removed
 
 
-def _suffix_of(name: str, suffixes: tuple[str, ...]) -> str:
-    return next(s for s in suffixes if name.endswith(s))
-
-
-def _owned(path: Path) -> bool:
-    """Whether this user owns ``path`` (always, where the platform has no user ids)."""
+def _remove_own(path: Path) -> bool:
+    """Remove ``path`` if it is this user's directory or regular file (a link is never
+    followed); whether it went."""
     try:
-        return not hasattr(os, "getuid") or path.lstat().st_uid == os.getuid()
+        info = path.lstat()
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return False
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+        elif stat.S_ISREG(info.st_mode):
+            path.unlink()
+        else:
+            return False
     except OSError:
         return False
+    return not os.path.lexists(path)
+
+
+def _suffix_of(name: str, suffixes: tuple[str, ...]) -> str:
+    return next(s for s in suffixes if name.endswith(s))
 
 
 def _alive(pid: int) -> bool:

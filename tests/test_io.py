@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from budgetplan import io
@@ -47,3 +48,27 @@ def test_no_pid_is_taken_for_dead_where_signal_0_would_be_ctrl_c(monkeypatch):
     monkeypatch.setattr(os, "name", "nt")
     assert io._alive(dead)
     assert calls == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and process ids are POSIX")
+def test_a_write_killed_midway_leaves_a_temp_file_the_next_write_removes(tmp_path):
+    """A SIGKILL during an atomic write (a large cache file) leaves its temp file; the next
+    write of that file removes it, and leaves alone a live writer's and the user's own files."""
+    target = tmp_path / "vectors.npy"
+    code = (
+        "import os, signal\n"
+        "from budgetplan.io import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_bytes(b'0' * 100000)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert run.returncode == -9
+    (left,) = tmp_path.glob(".vectors.npy.*.tmp")
+    live = tmp_path / f".vectors.npy.p{os.getppid()}h{io._HOST}.abc.tmp"  # a writer still at it
+    mine = tmp_path / ".vectors.npy.backup.tmp"  # the user's, of the same shape
+    for keep in (live, mine):
+        keep.write_bytes(b"1")
+    io.save_npy_atomic(target, np.arange(3))
+    assert not left.exists() and live.exists() and mine.exists()
+    assert np.array_equal(np.load(target), np.arange(3))
