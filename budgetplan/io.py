@@ -215,8 +215,9 @@ def clean_stale_temp(
 
     One made by :func:`make_temp_dir` or :func:`atomic_path` on this host (and pid namespace) is
     stale when its pid is gone; one without an owner (older versions) or from another host when
-    older than ``foreign_after`` seconds (``None``: never). A live concurrent write is never
-    touched, nor another user's entry, nor a link. Returns what was removed.
+    older than ``foreign_after`` seconds (``None``: never), and then only if it is a folder. A
+    live concurrent write is never touched, nor another user's entry, nor a link. Returns what
+    was removed.
     """
     owned = re.compile(rf"^\.{re.escape(name)}\.p(\d+)h([0-9a-f]{{8}})\.")
     legacy = re.compile(rf"^\.{re.escape(name)}\.[^.]+$")
@@ -229,7 +230,8 @@ def clean_stale_temp(
         return removed
     for entry in (parent / n for n in names):
         m = owned.match(entry.name)
-        if m and m.group(2) == _HOST:
+        ours = m is not None and m.group(2) == _HOST
+        if m is not None and ours:
             stale = not _alive(int(m.group(1)))
         elif foreign_after is None:
             continue
@@ -240,21 +242,22 @@ def clean_stale_temp(
                 continue
         else:
             continue
-        if stale and _remove_own(entry):
+        # by age, folders only: a user's own file may have the shape of an unowned temp name
+        if stale and _remove_own(entry, files=ours):
             removed.append(entry)
     return removed
 
 
-def _remove_own(path: Path) -> bool:
-    """Remove ``path`` if it is this user's directory or regular file (a link is never
-    followed); whether it went."""
+def _remove_own(path: Path, files: bool = True) -> bool:
+    """Remove ``path`` if it is this user's directory, or regular file when ``files`` (a link
+    is never followed); whether it went."""
     try:
         info = path.lstat()
         if hasattr(os, "getuid") and info.st_uid != os.getuid():
             return False
         if stat.S_ISDIR(info.st_mode):
             shutil.rmtree(path, ignore_errors=True)
-        elif stat.S_ISREG(info.st_mode):
+        elif files and stat.S_ISREG(info.st_mode):
             path.unlink()
         else:
             return False

@@ -72,3 +72,16 @@ def test_a_write_killed_midway_leaves_a_temp_file_the_next_write_removes(tmp_pat
     io.save_npy_atomic(target, np.arange(3))
     assert not left.exists() and live.exists() and mine.exists()
     assert np.array_equal(np.load(target), np.arange(3))
+
+
+def test_an_old_file_shaped_like_an_unowned_temp_name_is_never_removed(tmp_path):
+    """Only folders go by age: a user's file that merely looks like an old temp name stays."""
+    old = time.time() - io.STALE_SECONDS - 60
+    theirs = tmp_path / ".mystore.backup.tmp"
+    theirs.write_text("mine")
+    legacy_dir = tmp_path / ".mystore.abc123.tmp"
+    legacy_dir.mkdir()
+    for path in (theirs, legacy_dir):
+        os.utime(path, (old, old))
+    assert io.clean_stale_temp(tmp_path, "mystore") == [legacy_dir]
+    assert theirs.read_text() == "mine"
