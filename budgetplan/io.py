@@ -232,7 +232,7 @@ def clean_stale_temp(
         m = owned.match(entry.name)
         ours = m is not None and m.group(2) == _HOST
         if m is not None and ours:
-            stale = not _alive(int(m.group(1)))
+            stale = not process_alive(int(m.group(1)))
         elif foreign_after is None:
             continue
         elif m or legacy.match(entry.name.removesuffix(_suffix_of(entry.name, suffixes))):
@@ -270,7 +270,7 @@ def _suffix_of(name: str, suffixes: tuple[str, ...]) -> str:
     return next(s for s in suffixes if name.endswith(s))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists. POSIX only: on Windows ``os.kill(pid, 0)`` would send it
     Ctrl-C, so every pid counts as alive there (its temp dirs go by age alone)."""
     if pid == os.getpid() or os.name != "posix":

@@ -46,7 +46,7 @@ def test_no_pid_is_taken_for_dead_where_signal_0_would_be_ctrl_c(monkeypatch):
     calls: list[tuple[int, int]] = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: calls.append((pid, sig)))
     monkeypatch.setattr(os, "name", "nt")
-    assert io._alive(dead)
+    assert io.process_alive(dead)
     assert calls == []
 
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from budgetplan.config import EXECUTORS
 from budgetplan.errors import BudgetplanError
+from budgetplan.io import process_alive
 
 if TYPE_CHECKING:
     from budgetplan.config import SimulationConfig
@@ -241,21 +242,11 @@ def _exit_with(driver: int) -> None:
     try:
         fd = os.pidfd_open(driver)
     except (AttributeError, OSError):  # no pidfd (macOS, older kernels): poll
-        while _alive(driver):
+        while process_alive(driver):
             time.sleep(1.0)
     else:
         select.select([fd], [], [])  # readable once the process has ended
     os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
