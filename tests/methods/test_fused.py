@@ -47,17 +47,11 @@ def _torch_loss(spec, params, x, mask, codes, method, reduction, b):
     return LOSSES["label-assemble"](weak, strong, labels, reduction=reduction)[0]
 
 
-@pytest.mark.parametrize("method", ["ne", "label-assemble"])
-@pytest.mark.parametrize("head", ["linear", "adapter"])
-@pytest.mark.parametrize("reduction", ["entry-mean", "class-sum"])
-def test_loss_and_gradient_equal_torch_autograd(method, head, reduction):
-    spec, params, x, mask, codes = _case(head)
+def _forward_backward(case, method: str, reduction: str, head: str, dense_from: float):
+    """``fused.forward_backward`` of ``case`` (from ``_case``): (loss, flat gradient, starts)."""
+    spec, params, x, mask, codes = case
     b = codes.shape[0]
     rows = b if method == "ne" else 2 * b
-    for p in params.values():
-        p.requires_grad_(True)
-    want = _torch_loss(spec, params, x, mask, codes, method, reduction, b)
-    grads = torch.autograd.grad(want, list(params.values()))
     keys = [k for k in fused.LAYOUT_KEYS if k in params]
     flat = np.concatenate([params[k].detach().reshape(-1).numpy() for k in keys])
     sizes = [params[k][0].numel() for k in keys]
@@ -71,9 +65,26 @@ def test_loss_and_gradient_equal_torch_autograd(method, head, reduction):
         batch=b,
         hidden=spec.hidden,
         drop_levels=65536,
+        dense_from=dense_from,
     )
     batch = fused.Batch(x[:rows], mask[:rows], codes)
-    got = fused.forward_backward(batch, flat, grad, layout, hyper)
+    return fused.forward_backward(batch, flat, grad, layout, hyper), grad, starts
+
+
+@pytest.mark.parametrize("method", ["ne", "label-assemble"])
+@pytest.mark.parametrize("head", ["linear", "adapter"])
+@pytest.mark.parametrize("reduction", ["entry-mean", "class-sum"])
+@pytest.mark.parametrize("dense_from", [0.0, 2.0])  # ne's vectorised BCE pass, or the scalar one
+def test_loss_and_gradient_equal_torch_autograd(method, head, reduction, dense_from):
+    spec, params, x, mask, codes = _case(head)
+    b = codes.shape[0]
+    for p in params.values():
+        p.requires_grad_(True)
+    want = _torch_loss(spec, params, x, mask, codes, method, reduction, b)
+    grads = torch.autograd.grad(want, list(params.values()))
+    got, grad, starts = _forward_backward(
+        (spec, params, x, mask, codes), method, reduction, head, dense_from
+    )
     assert got == pytest.approx(float(want.detach()), rel=1e-5)
     for k, g in zip(params, grads, strict=True):
         mine = grad[starts[k] : starts[k] + g[0].numel()].reshape(g[0].shape)
@@ -221,3 +232,21 @@ def test_adam_step_is_torch_adam_with_l2_decay():
         opt.step()
     np.testing.assert_allclose(engine.flat[0], ref.detach().numpy(), rtol=2e-6, atol=1e-8)
     assert not np.array_equal(engine.flat[0], p0)
+
+
+@pytest.mark.parametrize("reduction", ["entry-mean", "class-sum"])
+@pytest.mark.parametrize("annotated", [0.05, 0.7])
+def test_ne_bce_passes_give_the_same_bits(reduction, annotated):
+    """``ne``'s BCE takes a vectorised pass when a batch has many annotated entries and a scalar
+    one when it has few; a replica's numbers must not depend on which: the same gradient to the
+    bit, on logits of every size (|a| > 88 included, where ``expf`` underflows)."""
+    spec, params, x, mask, codes = _case("linear", seed=4, b=256, d=16, h=32, c=14)
+    x = x * np.float32(40.0)  # logits far into both tails
+    rng = np.random.default_rng(9)
+    codes = np.where(rng.random(codes.shape) < annotated, rng.integers(0, 2, codes.shape), -1)
+    case = (spec, params, x, mask, codes.astype(np.int8))
+    loss_v, grad_v, _ = _forward_backward(case, "ne", reduction, "linear", 0.0)
+    loss_s, grad_s, _ = _forward_backward(case, "ne", reduction, "linear", 2.0)
+    assert np.isfinite(grad_v).all() and np.abs(grad_v).max() > 0
+    assert np.array_equal(grad_v, grad_s)
+    assert loss_v == pytest.approx(loss_s, rel=1e-6)

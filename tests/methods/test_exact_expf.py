@@ -1,0 +1,73 @@
+"""The engine's ``expf`` is the C library's, to the bit (glibc's FMA build, which this project's
+machines use), vectorised or one number at a time, special cases included."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import platform
+
+import numpy as np
+import pytest
+
+from budgetplan.methods.exact_expf import expf, expf_into
+
+
+def _glibc_expf_fma():
+    """glibc's ``expf`` where it is the FMA build (x86-64 with FMA), else None."""
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return None
+    if not platform.libc_ver()[0] == "glibc":
+        return None
+    try:
+        with open("/proc/cpuinfo") as f:
+            if " fma " not in f.read():
+                return None
+    except OSError:
+        return None
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.expf.restype = ctypes.c_float
+    libm.expf.argtypes = [ctypes.c_float]
+    return libm.expf
+
+
+SPECIAL = np.array(
+    [0.0, -0.0, 1.0, -1.0, 87.99, 88.0, 88.72, 88.73, -87.3, -88.0, -103.9, -104.0, -150.0]
+    + [np.inf, -np.inf, np.nan, 1e-30, -1e-30, np.finfo(np.float32).tiny],
+    dtype=np.float32,
+)
+
+
+def _inputs(n: int = 60_000) -> np.ndarray:
+    """Every special case, random bit patterns (any float) and the range the losses use."""
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    near = rng.uniform(-90.0, 90.0, n).astype(np.float32)
+    return np.concatenate([SPECIAL, bits, near])
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a.view(np.uint32) == b.view(np.uint32)) | (np.isnan(a) & np.isnan(b))
+
+
+def test_expf_equals_the_c_library_bit_for_bit():
+    libm_expf = _glibc_expf_fma()
+    if libm_expf is None:
+        pytest.skip("the reference is glibc's expf on x86-64 with FMA")
+    x = _inputs()
+    want = np.array([libm_expf(float(v)) for v in x], dtype=np.float32)
+    got = np.empty_like(x)
+    expf_into(x, got)
+    bad = np.flatnonzero(~_same(got, want))
+    assert bad.size == 0, f"{bad.size} differ, e.g. expf({x[bad[0]]!r})"
+
+
+def test_one_number_at_a_time_gives_the_array_answer():
+    x = _inputs(5_000)
+    got = np.empty_like(x)
+    expf_into(x, got)
+    one = np.array([expf(v) for v in x], dtype=np.float32)
+    assert _same(one, got).all()
+    close = np.abs(x) < 80
+    np.testing.assert_allclose(got[close], np.exp(x[close].astype(np.float64)), rtol=1e-7)
+    assert got[np.isposinf(x)][0] == np.inf and got[np.isneginf(x)][0] == 0.0
