@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from budgetplan.methods.exact_expf import expf, expf_into
+from budgetplan.methods.exact_expf import expf, expf_into, fma32
 
 NE, LABEL_ASSEMBLE = 0, 1
 METHOD_CODES = {"ne": NE, "label-assemble": LABEL_ASSEMBLE}
@@ -234,6 +234,15 @@ def _bce_sparse(logits: np.ndarray, codes: np.ndarray, kd: np.ndarray, dl: np.nd
 
 # Vectorised with exact division (every fast-math flag but ``arcp``, as ``_adam``): the same
 # bits as ``_bce_sparse``, whose scalar divisions are exact.
+@njit(cache=True, nogil=True, fastmath=True)
+def _total(terms: np.ndarray) -> float:
+    """The sum of a batch's loss terms (any order: only the reported loss uses it)."""
+    total = 0.0
+    for v in terms:
+        total += v
+    return total
+
+
 @njit(
     cache=True,
     nogil=True,
@@ -272,7 +281,7 @@ def _bce_dense(logits: np.ndarray, codes: np.ndarray, kd: np.ndarray, dl: np.nda
     return loss
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _assemble_loss(
     logits: np.ndarray,
     codes: np.ndarray,
@@ -283,10 +292,15 @@ def _assemble_loss(
 ) -> float:
     """``label-assemble``'s loss (seed 000 Eq. 2-5) and its gradient ``dl`` over both views
     (``logits`` (2b, C), bias included): BCE of the weak view on the annotated entries, the
-    sharpened pseudo label (Eq. 3-4) and the two views' consistency (Eq. 5) on the others. The
-    exponentials first, all in one vectorised pass."""
+    sharpened pseudo label (Eq. 3-4) and the two views' consistency (Eq. 5) on the others.
+
+    The exponentials first, in one vectorised pass; then every entry both ways, kept by a select
+    (a branch per entry mispredicts), in a loop that vectorises. It computes what the compiled
+    scalar loop it replaced computed, operation for operation, so the bits are the same: the
+    target ``p keep + sel`` and ``g (1 - p)`` (as ``g - p g``) each one fused multiply-add, where
+    fast math had put them, and no fast math here, so that LLVM keeps this order."""
     f = np.float32
-    one, two, zero = f(1.0), f(2.0), f(0.0)
+    one, zero = f(1.0), f(0.0)
     inv_t = f(1.0 / hyper.sharpen_t)
     keep_t = one - inv_t
     tau32 = f(hyper.tau)
@@ -300,30 +314,33 @@ def _assemble_loss(
             arg[nb + i * c + k] = -logits[b + i, k]
     ex = np.empty_like(arg)
     expf_into(arg, ex)
-    loss = 0.0
+    terms = np.empty(nb, dtype=np.float32)
     for i in range(b):
         li = logits[i]
         ci = codes[i]
+        dw = dl[i]
+        ds = dl[b + i]
+        ew = ex[i * c : i * c + c]
+        es = ex[nb + i * c : nb + i * c + c]
+        ti = terms[i * c : i * c + c]
         for k in range(c):
             a = li[k]
-            code = ci[k]
-            if code >= 0:  # BCE on the annotated entry, weak view
-                y = f(code)
-                e = ex[i * c + k]
-                loss += (max(a, zero) - a * y + _log1p01(e)) * kd[k]
-                p = one / (one + e) if a >= zero else e / (one + e)
-                dl[i, k] = (p - y) * kd[k]
-            else:
-                p = one / (one + ex[i * c + k])
-                target = p * keep_t + (inv_t if p > tau32 else zero)
-                e = p - target
-                loss += e * e * ud[k]
-                dl[i, k] = two * e * p * (one - p) * ud[k]
-                ps = one / (one + ex[nb + i * c + k])
-                es = ps - target
-                loss += es * es * ud[k]
-                dl[b + i, k] = two * es * ps * (one - ps) * ud[k]
-    return loss
+            known = ci[k] >= 0
+            y = f(ci[k])
+            e1 = ew[k]
+            gb = ((one if a >= zero else e1) / (one + e1) - y) * kd[k]
+            lb = ((a if a > zero else zero) - a * y + _log1p01(e1)) * kd[k]
+            p = one / (one + e1)
+            target = fma32(p, keep_t, inv_t if p > tau32 else zero)
+            dw_ = p - target
+            g = dw_ * (ud[k] * (p + p))
+            ps = one / (one + es[k])
+            ds_ = ps - target
+            gs = ds_ * (ud[k] * (ps + ps))
+            dw[k] = gb if known else fma32(-p, g, g)
+            ds[k] = zero if known else fma32(-ps, gs, gs)
+            ti[k] = lb if known else (dw_ * dw_ + ds_ * ds_) * ud[k]
+    return _total(terms)
 
 
 @njit(cache=True, nogil=True, fastmath=True)

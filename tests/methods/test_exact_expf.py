@@ -9,8 +9,9 @@ import platform
 
 import numpy as np
 import pytest
+from numba import njit
 
-from budgetplan.methods.exact_expf import expf, expf_into
+from budgetplan.methods.exact_expf import expf, expf_into, fma32
 
 
 def _glibc_expf_fma():
@@ -62,6 +63,24 @@ def test_expf_equals_the_c_library_bit_for_bit():
     assert bad.size == 0, f"{bad.size} differ, e.g. expf({x[bad[0]]!r})"
 
 
+@njit(fastmath=True)
+def _from_fast_math_code(x: np.ndarray, out: np.ndarray, one: np.ndarray) -> None:
+    """As the engine calls them: from code compiled with fast math, whose flags numba also puts
+    on the operations of the functions it calls (seen in the compiled code)."""
+    expf_into(x, out)
+    for i in range(x.shape[0]):
+        one[i] = expf(x[i])
+
+
+def test_fast_math_callers_get_the_same_bits():
+    x = _inputs(400_000)
+    want = np.empty_like(x)
+    expf_into(x, want)
+    got, one = np.empty_like(x), np.empty_like(x)
+    _from_fast_math_code(x, got, one)
+    assert _same(got, want).all() and _same(one, want).all()
+
+
 def test_one_number_at_a_time_gives_the_array_answer():
     x = _inputs(5_000)
     got = np.empty_like(x)
@@ -71,3 +90,17 @@ def test_one_number_at_a_time_gives_the_array_answer():
     close = np.abs(x) < 80
     np.testing.assert_allclose(got[close], np.exp(x[close].astype(np.float64)), rtol=1e-7)
     assert got[np.isposinf(x)][0] == np.inf and got[np.isneginf(x)][0] == 0.0
+
+
+@njit
+def _fused(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
+    return fma32(a, b, c)
+
+
+def test_fma32_rounds_once():
+    """The label-assemble loss relies on it to reproduce the scalar loop's fused multiply-adds:
+    (1 + 2^-12)^2 - (1 + 2^-11) is 2^-24 exactly, and 0 when the product is rounded first."""
+    a = np.float32(1 + 2.0**-12)
+    c = np.float32(-(1 + 2.0**-11))
+    assert np.float32(a * a) + c == 0.0
+    assert _fused(a, a, c) == np.float32(2.0**-24)
