@@ -92,30 +92,23 @@ _INV_LN2_N, _SHIFT, _C0, _C1, _C2 = (
 _LARGE_TOP = np.uint32(0x42B)  # top 12 bits (sign cleared) of 88.0f: glibc's special-case cut
 
 
-@intrinsic
-def _fma_f64(typingctx, a, b, c):  # type: ignore[no-untyped-def]
-    """``a * b + c`` rounded once (``llvm.fma.f64``)."""
-    sig = types.float64(types.float64, types.float64, types.float64)
+def _fused_multiply_add(of: types.Float, ll: ir.Type):  # type: ignore[no-untyped-def]
+    """The intrinsic ``a * b + c`` of numba type ``of`` (LLVM type ``ll``), rounded once
+    (``llvm.fma``)."""
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        d = ir.DoubleType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
-        return builder.call(fn, args)
+    @intrinsic
+    def fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            fn = builder.module.declare_intrinsic("llvm.fma", [ll], ir.FunctionType(ll, [ll] * 3))
+            return builder.call(fn, args)
 
-    return sig, codegen
+        return of(of, of, of), codegen
+
+    return fma
 
 
-@intrinsic
-def _fma_f32(typingctx, a, b, c):  # type: ignore[no-untyped-def]
-    """``a * b + c`` of float32 numbers rounded once (``llvm.fma.f32``)."""
-    sig = types.float32(types.float32, types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        f = ir.FloatType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [f], ir.FunctionType(f, [f, f, f]))
-        return builder.call(fn, args)
-
-    return sig, codegen
+_fma_f64 = _fused_multiply_add(types.float64, ir.DoubleType())
+_fma_f32 = _fused_multiply_add(types.float32, ir.FloatType())
 
 
 @intrinsic

@@ -53,6 +53,9 @@ LAYOUT_KEYS = (
     "gen_bias_w",
     "gen_bias_b",
 )
+# Every fast-math flag but ``arcp``, which lets LLVM divide by a reciprocal estimate once a loop
+# is vectorised (other bits than the exact division of the scalar code).
+EXACT_DIVISION = {"nnan", "ninf", "nsz", "contract", "afn", "reassoc"}
 DENSE_FROM = 0.25  # ne: the BCE's vectorised pass from this share of annotated entries in a batch
 TABLE_SEED = 20170310  # the noise table is one fixed sequence, shared by every replica
 _TABLE_MIN = 1 << 22
@@ -232,8 +235,6 @@ def _bce_sparse(logits: np.ndarray, codes: np.ndarray, kd: np.ndarray, dl: np.nd
     return loss
 
 
-# Vectorised with exact division (every fast-math flag but ``arcp``, as ``_adam``): the same
-# bits as ``_bce_sparse``, whose scalar divisions are exact.
 @njit(cache=True, nogil=True, fastmath=True)
 def _total(terms: np.ndarray) -> float:
     """The sum of a batch's loss terms (any order: only the reported loss uses it)."""
@@ -243,10 +244,12 @@ def _total(terms: np.ndarray) -> float:
     return total
 
 
+# Vectorised with exact division (every fast-math flag but ``arcp``, as ``_adam``): the same
+# bits as ``_bce_sparse``, whose scalar divisions are exact.
 @njit(
     cache=True,
     nogil=True,
-    fastmath={"nnan", "ninf", "nsz", "contract", "afn", "reassoc"},
+    fastmath=EXACT_DIVISION,
     error_model="numpy",
 )
 def _bce_dense(logits: np.ndarray, codes: np.ndarray, kd: np.ndarray, dl: np.ndarray) -> float:
@@ -430,7 +433,7 @@ def forward_backward(
 @njit(
     cache=True,
     nogil=True,
-    fastmath={"nnan", "ninf", "nsz", "contract", "afn", "reassoc"},
+    fastmath=EXACT_DIVISION,
     error_model="numpy",
 )
 def _adam(engine: Engine, r: int, g: np.ndarray, t: int, hyper: Hyper) -> None:
