@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from budgetplan.methods.blas_blocks import blocked_grad, row_blocks
 from budgetplan.methods.exact_expf import expf, expf_into, fma32
 
 NE, LABEL_ASSEMBLE = 0, 1
@@ -124,11 +125,13 @@ class Engine(NamedTuple):
 class Batch(NamedTuple):
     """One replica's batch: ``x`` (V*b, d) inputs (``ne``: V = 1; ``label-assemble``: the weak
     view's b rows, then the strong view's), ``mask`` (V*b, H) dropout multipliers (ones for
-    none), ``codes`` (b, C) int8 labels (1, 0, -1 = not annotated), shared by the views."""
+    none), ``codes`` (b, C) int8 labels (1, 0, -1 = not annotated), shared by the views,
+    ``blocks`` the row blocks in which the head's weight gradient is summed."""
 
     x: np.ndarray
     mask: np.ndarray
     codes: np.ndarray
+    blocks: np.ndarray  # row blocks of dL^T H (``blas_blocks.row_blocks``; [0, V*b] = whole)
 
 
 def keep_levels(p: float) -> int:
@@ -352,7 +355,7 @@ def forward_backward(
 ) -> float:
     """Loss of one replica's ``batch``; its gradient over the flat parameters ``flat`` (in
     ``lay`` order) is written to ``grad``."""
-    x, mask, codes = batch
+    x, mask, codes, blocks = batch
     method, reduction, adapter = hyper.method, hyper.reduction, hyper.adapter
     h = hyper.hidden
     rows, d = x.shape
@@ -393,7 +396,7 @@ def forward_backward(
         loss = _bce_sparse(logits, codes, kd, dl)
     grad[:] = 0.0
     # head: dWh = H^T dL, db = sum dL; adapter: through Wh^T = q G + g, bias = q u + u0
-    dwt = np.dot(dl.T, z)  # (C, H) = dWh^T
+    dwt = blocked_grad(dl, z, blocks)  # (C, H) = dWh^T, in OpenBLAS's own row blocks
     dbias = dl.sum(axis=0)
     if not adapter:
         grad[lay[2] : lay[2] + h * c] = np.ascontiguousarray(dwt.T).reshape(h * c)
@@ -456,19 +459,20 @@ def _adam(engine: Engine, r: int, g: np.ndarray, t: int, hyper: Hyper) -> None:
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _epoch(
-    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     engine: Engine,
     table: np.ndarray,
     t0: int,
     losses: np.ndarray,
     hyper: Hyper,
 ) -> None:
-    """Every replica's epoch, batch by batch. ``data`` = ``(x, perm, codes, group)``: ``perm``
-    (G, N) holds one batch order per group of replicas that share it and their stream
-    (``engine.streams`` equal at the start), ``group`` (R,) each replica's group; the
+    """Every replica's epoch, batch by batch. ``data`` = ``(x, perm, codes, group, blocks_full,
+    blocks_last)``: ``perm`` (G, N) holds one batch order per group of replicas that share it
+    and their stream (``engine.streams`` equal at the start), ``group`` (R,) each replica's
+    group, the blocks those of ``dL^T H`` for a full and for the last batch; the
     group's rows, views and dropout masks are drawn once, from its first member's stream, which
     every member then takes on: a member gets the numbers it would get alone."""
-    x, perm, codes, group = data
+    x, perm, codes, group, blocks_full, blocks_last = data
     flat, lay, state = engine.flat, engine.layout, engine.streams
     method, batch, hidden, drop_levels = hyper.method, hyper.batch, hyper.hidden, hyper.drop_levels
     weak_sigma, strong_sigma, strong_levels = (
@@ -531,7 +535,8 @@ def _epoch(
                 state[r] = state[lead]
                 for bi in range(b):
                     lab[bi, :] = codes[r, rows[bi], :]
-                totals[r] += forward_backward(Batch(xv, mv, lab), flat[r], grad, lay, hyper)
+                blocks = blocks_full if b == batch else blocks_last
+                totals[r] += forward_backward(Batch(xv, mv, lab, blocks), flat[r], grad, lay, hyper)
                 _adam(engine, r, grad, t, hyper)
     losses[:] = totals
 
@@ -567,5 +572,9 @@ def train_epoch(
     window = min(hyper.batch, x.shape[0]) * x.shape[1]
     table = noise_table(window) if hyper.method == LABEL_ASSEMBLE else np.zeros(1, np.float32)
     groups, orders = share_groups(perm, engine.streams)
-    _epoch((x, orders, codes, groups), engine, table, step, losses, hyper)
+    views = 2 if hyper.method == LABEL_ASSEMBLE else 1
+    c, n = codes.shape[2], x.shape[0]
+    full = row_blocks(views * min(hyper.batch, n), c, hyper.hidden)
+    last = row_blocks(views * (n % hyper.batch or hyper.batch), c, hyper.hidden)
+    _epoch((x, orders, codes, groups, full, last), engine, table, step, losses, hyper)
     return losses

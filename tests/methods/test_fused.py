@@ -67,7 +67,7 @@ def _forward_backward(case, method: str, reduction: str, head: str, dense_from: 
         drop_levels=65536,
         dense_from=dense_from,
     )
-    batch = fused.Batch(x[:rows], mask[:rows], codes)
+    batch = fused.Batch(x[:rows], mask[:rows], codes, np.array([0, rows], dtype=np.int64))
     return fused.forward_backward(batch, flat, grad, layout, hyper), grad, starts
 
 
