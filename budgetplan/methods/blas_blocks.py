@@ -1,4 +1,7 @@
-"""The head's weight gradient ``dL^T H`` in row blocks that reproduce OpenBLAS's own order.
+"""The engine's matrix products cut into blocks that reproduce OpenBLAS's own order: the same bits,
+less time.
+
+**The head's weight gradient** ``dL^T H`` in row blocks.
 
 ``label-assemble`` stacks its two views: ``dL^T H`` is (C x 1,024) by (1,024 x H). OpenBLAS
 (scipy's build) multiplies up to ~520 rows in its small-matrix kernel, one fused multiply-add
@@ -11,17 +14,40 @@ added in that order give the same bits in half the time.
 Whether a shape takes that path is OpenBLAS's decision (its thresholds, the machine's kernel), so
 :func:`row_blocks` does not assume it: it proposes the blocks, multiplies random numbers both
 ways once per shape and process, and keeps the blocks only when the bits agree.
+
+**The trunk's two products with the inputs** (``x W0`` and ``X^T dZ``), at small input widths.
+OpenBLAS's small-matrix kernels (SkylakeX) take products of up to ``SMALL_MNK`` = 100^3
+multiply-adds and skip its packing copies. At d = 64 both trunk products are just above that
+(512 x 64 x 128 = 4.2 M), so OpenBLAS packs them. Cut into tiles under the threshold (``x W0``:
+128 rows x 64 columns; ``X^T dZ``: 32 columns, its rows in OpenBLAS's own blocks, each block after
+the first added with ``beta`` = 1), they take the small kernels, whose sums run in the same
+order: the same bits in 0.6-0.8 of the time (bench/README.md). The tiles call OpenBLAS's
+``sgemm`` through numba's own BLAS wrapper (``numba_xxgemm``) with leading dimensions, so no
+tile is copied. :func:`tiling` keeps a tiling only where it gives the single product's bits on
+random numbers and is faster, both measured once per shape and process.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.extending import intrinsic
+from numba.np import linalg as numba_linalg
 
 GEMM_Q = 448  # OpenBLAS's sgemm block of the inner dimension on this build (SkylakeX kernels)
 _ALIGN = 2
+SMALL_MNK = 1_000_000  # OpenBLAS's small-matrix kernels take m n k up to this (SkylakeX)
+FORWARD_TILE = (128, 64)  # x W0's tiles: rows, columns
+GRAD_COLUMNS = 32  # X^T dZ's tiles: columns
+_CHAR = ir.IntType(8)
+_VOID_P = _CHAR.as_pointer()
 
 
 def openblas_blocks(rows: int, q: int = GEMM_Q, unroll: int = _ALIGN) -> np.ndarray:
@@ -67,3 +93,206 @@ def row_blocks(rows: int, c: int, h: int) -> np.ndarray:
     """The row blocks for ``dL^T H`` of ``rows`` rows, ``c`` classes and ``h`` hidden units:
     OpenBLAS's, where they give its bits (checked once per shape), else the whole."""
     return np.array(_checked_blocks(rows, c, h), dtype=np.int64)
+
+
+class Tiling(NamedTuple):
+    """How one batch shape's products are cut (``[0, rows]`` or ``0``: one product)."""
+
+    head_rows: np.ndarray  # row blocks of dL^T H (:func:`row_blocks`)
+    trunk_rows: np.ndarray  # row blocks of X^T dZ (OpenBLAS's own)
+    tiles: np.ndarray  # int64 (4,): x W0's tile rows, columns; X^T dZ's columns; the head's rows
+
+
+@intrinsic
+def _sgemm_intrinsic(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):  # type: ignore[no-untyped-def]
+    """Fortran ``sgemm``: ``c`` (m x n, column-major, ``ldc``) = ``op(a) op(b) + beta c``, through
+    numba's BLAS wrapper; ``a``, ``b``, ``c`` are float32 arrays whose first element starts each
+    matrix, the ``trans_*`` ``ord("n")`` or ``ord("t")``."""
+    sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        ty = signature.args
+        intp = cgutils.intp_t
+        fnty = ir.FunctionType(
+            ir.IntType(32),
+            [_CHAR, _CHAR, _CHAR, intp, intp, intp, _VOID_P, _VOID_P, intp]
+            + [_VOID_P, intp, _VOID_P, _VOID_P, intp],
+        )
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+
+        def arg(i):  # type: ignore[no-untyped-def]
+            if isinstance(ty[i], types.Array):
+                data = context.make_array(ty[i])(context, builder, args[i]).data
+                return builder.bitcast(data, _VOID_P)
+            return context.cast(builder, args[i], ty[i], types.intp)
+
+        def slot(value):  # type: ignore[no-untyped-def]
+            return builder.bitcast(cgutils.alloca_once_value(builder, value), _VOID_P)
+
+        alpha = slot(context.get_constant(types.float32, 1.0))
+        beta = slot(context.cast(builder, args[9], ty[9], types.float32))
+        res = builder.call(
+            fn,
+            (
+                ir.Constant(_CHAR, ord("s")),
+                builder.trunc(arg(0), _CHAR),
+                builder.trunc(arg(1), _CHAR),
+                *(arg(i) for i in (2, 3, 4)),
+                alpha,
+                *(arg(i) for i in (5, 6, 7, 8)),
+                beta,
+                arg(10),
+                arg(11),
+            ),
+        )
+        numba_linalg.check_blas_return(context, builder, res)
+
+    return sig, codegen
+
+
+# The intrinsic as the jitted code calls it (mypy sees numba's ``_Intrinsic`` otherwise).
+_sgemm: Callable[..., None] = _sgemm_intrinsic  # type: ignore[assignment]
+_N, _T = ord("n"), ord("t")
+
+
+@njit(cache=True, nogil=True)
+def tiled_product(
+    a: np.ndarray, b: np.ndarray, trans_b: bool, row_tile: int, col_tile: int, out: np.ndarray
+) -> None:
+    """``out`` (m, n) = ``a`` (m, k) ``op(b)``, ``op(b)`` = ``b`` (k, n) or, with ``trans_b``,
+    ``b.T`` for ``b`` (n, k); in tiles of ``row_tile`` by ``col_tile`` (0: one product).
+    Row-major C is column-major C^T = op(b)^T a^T."""
+    if row_tile == 0:
+        out[:] = np.dot(a, b.T) if trans_b else np.dot(a, b)
+        return
+    m_all, k = a.shape
+    n_all = out.shape[1]
+    lda, ldb, ldo = a.strides[0] // 4, b.strides[0] // 4, out.strides[0] // 4
+    for i in range(0, m_all, row_tile):
+        m = min(m_all - i, row_tile)
+        for j in range(0, n_all, col_tile):
+            n = min(n_all - j, col_tile)
+            if trans_b:
+                _sgemm(_T, _N, n, m, k, b[j:], ldb, a[i:], lda, np.float32(0.0), out[i:, j:], ldo)
+            else:
+                _sgemm(
+                    _N, _N, n, m, k, b[:, j:], ldb, a[i:], lda, np.float32(0.0), out[i:, j:], ldo
+                )
+
+
+@njit(cache=True, nogil=True)
+def tiled_input_grad(
+    x: np.ndarray, dz: np.ndarray, bounds: np.ndarray, columns: int, out: np.ndarray
+) -> None:
+    """``out`` (d, h) = ``x^T dz``, the rows summed in blocks ``bounds`` (each added to the
+    result in turn, as OpenBLAS does), the columns in tiles of ``columns`` (0: one product).
+    Row-major C is column-major C^T = dz^T x."""
+    if columns == 0:
+        out[:] = np.dot(x.T, dz)
+        return
+    d = x.shape[1]
+    h = dz.shape[1]
+    ldx, ldz, ldo = x.strides[0] // 4, dz.strides[0] // 4, out.strides[0] // 4
+    for blk in range(len(bounds) - 1):
+        r0, k = bounds[blk], bounds[blk + 1] - bounds[blk]
+        beta = np.float32(0.0 if blk == 0 else 1.0)
+        for j in range(0, h, columns):
+            n = min(h - j, columns)
+            _sgemm(_N, _T, n, d, k, dz[r0:, j:], ldz, x[r0:], ldx, beta, out[:, j:], ldo)
+
+
+@njit(cache=True, nogil=True)
+def _product_reps(
+    a: np.ndarray, b: np.ndarray, trans_b: bool, tile: tuple[int, int], out: np.ndarray, n: int
+) -> None:
+    for _ in range(n):
+        tiled_product(a, b, trans_b, tile[0], tile[1], out)
+
+
+@njit(cache=True, nogil=True)
+def _grad_reps(
+    x: np.ndarray, dz: np.ndarray, bounds: np.ndarray, columns: int, out: np.ndarray, n: int
+) -> None:
+    for _ in range(n):
+        tiled_input_grad(x, dz, bounds, columns, out)
+
+
+_REPS = 8  # calls per timing
+
+
+def _faster(one, tiled, rounds: int = 7) -> bool:  # type: ignore[no-untyped-def]
+    """Whether ``tiled()`` beats ``one()``: best of ``rounds`` alternated timings."""
+    best = [np.inf, np.inf]
+    for _ in range(rounds):
+        for i, f in enumerate((one, tiled)):
+            start = time.perf_counter()
+            f()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best[1] < best[0]
+
+
+def _keep_tile(products: list[tuple[np.ndarray, np.ndarray, bool]], tile: tuple[int, int]) -> bool:
+    """Whether ``tile`` gives every product's bits (``a``, ``b``, ``trans_b``) and takes less
+    time than one product each."""
+    outs = [
+        np.empty((a.shape[0], b.shape[0] if t else b.shape[1]), np.float32) for a, b, t in products
+    ]
+    for (a, b, t), out in zip(products, outs, strict=True):
+        tiled_product(a, b, t, 0, 0, out)
+        mine = np.empty_like(out)
+        tiled_product(a, b, t, tile[0], tile[1], mine)
+        if not np.array_equal(out, mine):
+            return False
+
+    def run(which: tuple[int, int]) -> None:
+        for (a, b, t), out in zip(products, outs, strict=True):
+            _product_reps(a, b, t, which, out, _REPS)
+
+    return _faster(lambda: run((0, 0)), lambda: run(tile))
+
+
+@cache
+def _checked_tiles(rows: int, d: int, h: int, c: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    rng = np.random.default_rng(rows * 1_000_003 + d * 1_009 + h * 31 + c)
+    x = rng.standard_normal((rows, d)).astype(np.float32)
+    w = rng.standard_normal((d, h)).astype(np.float32)
+    z = np.maximum(rng.standard_normal((rows, h)), 0.0).astype(np.float32)
+    dz = (rng.standard_normal((rows, h)) * (rng.random((rows, h)) < 0.5)).astype(np.float32)
+    wt = rng.standard_normal((c, h)).astype(np.float32)
+    dl = rng.standard_normal((rows, c)).astype(np.float32)
+    forward = FORWARD_TILE
+    if not (forward[0] * forward[1] * d <= SMALL_MNK < rows * h * d):
+        forward = (0, 0)
+    elif not _keep_tile([(x, w, False)], forward):
+        forward = (0, 0)
+    head_rows = (SMALL_MNK // (h * c)) // 64 * 64
+    head = (head_rows, max(h, c))
+    if not (0 < head_rows < rows):
+        head = (0, 0)
+    elif not _keep_tile([(z, wt, True), (dl, wt, False)], head):
+        head = (0, 0)
+    bounds = openblas_blocks(rows)
+    columns = 0
+    if GRAD_COLUMNS * d * int(np.diff(bounds).max()) <= SMALL_MNK and h > GRAD_COLUMNS:
+        a, b = np.empty((d, h), np.float32), np.empty((d, h), np.float32)
+        tiled_input_grad(x, dz, bounds, 0, a)
+        tiled_input_grad(x, dz, bounds, GRAD_COLUMNS, b)
+        if np.array_equal(a, b) and _faster(
+            lambda: _grad_reps(x, dz, bounds, 0, a, _REPS),
+            lambda: _grad_reps(x, dz, bounds, GRAD_COLUMNS, b, _REPS),
+        ):
+            columns = GRAD_COLUMNS
+    trunk = tuple(int(v) for v in bounds) if columns else (0, rows)
+    return (*forward, columns, head[0]), trunk
+
+
+def tiling(rows: int, d: int, h: int, c: int) -> Tiling:
+    """How to cut the products of a batch of ``rows`` rows (inputs of width ``d``, ``h`` hidden
+    units, ``c`` classes): OpenBLAS's blocks and small-kernel tiles where they give its bits and
+    take less time (each checked once per shape and process), else one product each."""
+    tiles, trunk = _checked_tiles(rows, d, h, c)
+    return Tiling(
+        row_blocks(rows, c, h),
+        np.array(trunk, dtype=np.int64),
+        np.array(tiles, dtype=np.int64),
+    )

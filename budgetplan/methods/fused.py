@@ -37,7 +37,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from budgetplan.methods.blas_blocks import blocked_grad, row_blocks
+from budgetplan.methods.blas_blocks import (
+    Tiling,
+    blocked_grad,
+    tiled_input_grad,
+    tiled_product,
+    tiling,
+)
 from budgetplan.methods.exact_expf import expf, expf_into, fma32
 
 NE, LABEL_ASSEMBLE = 0, 1
@@ -126,12 +132,13 @@ class Batch(NamedTuple):
     """One replica's batch: ``x`` (V*b, d) inputs (``ne``: V = 1; ``label-assemble``: the weak
     view's b rows, then the strong view's), ``mask`` (V*b, H) dropout multipliers (ones for
     none), ``codes`` (b, C) int8 labels (1, 0, -1 = not annotated), shared by the views,
-    ``blocks`` the row blocks in which the head's weight gradient is summed."""
+    ``tiling`` how its products are cut (:func:`blas_blocks.tiling`: the same bits as one
+    product each)."""
 
     x: np.ndarray
     mask: np.ndarray
     codes: np.ndarray
-    blocks: np.ndarray  # row blocks of dL^T H (``blas_blocks.row_blocks``; [0, V*b] = whole)
+    tiling: Tiling
 
 
 def keep_levels(p: float) -> int:
@@ -355,14 +362,18 @@ def forward_backward(
 ) -> float:
     """Loss of one replica's ``batch``; its gradient over the flat parameters ``flat`` (in
     ``lay`` order) is written to ``grad``."""
-    x, mask, codes, blocks = batch
+    x, mask, codes, cuts = batch
     method, reduction, adapter = hyper.method, hyper.reduction, hyper.adapter
     h = hyper.hidden
     rows, d = x.shape
     b, c = codes.shape
     w0 = flat[lay[0] : lay[0] + d * h].reshape((d, h))
     b0 = flat[lay[1] : lay[1] + h]
-    z = np.dot(x, w0)
+    if cuts.tiles[0] == 0:
+        z = np.dot(x, w0)
+    else:  # in OpenBLAS's small-kernel tiles, the same bits
+        z = np.empty((rows, h), dtype=np.float32)
+        tiled_product(x, w0, False, cuts.tiles[0], cuts.tiles[1], z)
     zero = np.float32(0.0)
     for i in range(rows):
         zi = z[i]
@@ -370,7 +381,12 @@ def forward_backward(
         for j in range(h):
             zi[j] = max(zi[j] + b0[j], zero) * mi[j]
     wt, bias = _head(flat, lay, adapter, h, c)
-    logits = np.dot(z, wt.T)
+    head_rows = cuts.tiles[3]
+    if head_rows == 0:
+        logits = np.dot(z, wt.T)
+    else:  # row tiles in OpenBLAS's small kernel, the same bits
+        logits = np.empty((rows, c), dtype=np.float32)
+        tiled_product(z, wt, True, head_rows, c, logits)
     dl = np.zeros((rows, c), dtype=np.float32)
     # denominators: annotated entries (per class for class-sum), and the unannotated ones
     known_c = np.zeros(c)
@@ -396,7 +412,7 @@ def forward_backward(
         loss = _bce_sparse(logits, codes, kd, dl)
     grad[:] = 0.0
     # head: dWh = H^T dL, db = sum dL; adapter: through Wh^T = q G + g, bias = q u + u0
-    dwt = blocked_grad(dl, z, blocks)  # (C, H) = dWh^T, in OpenBLAS's own row blocks
+    dwt = blocked_grad(dl, z, cuts.head_rows)  # (C, H) = dWh^T, in OpenBLAS's own row blocks
     dbias = dl.sum(axis=0)
     if not adapter:
         grad[lay[2] : lay[2] + h * c] = np.ascontiguousarray(dwt.T).reshape(h * c)
@@ -415,7 +431,11 @@ def forward_backward(
         grad[lay[7] : lay[7] + c] = np.dot(q.T, dbias)
         grad[lay[8]] = dbias.sum()
     # trunk: dZ = (dL Wh^T) * M where the unit is on, dW0 = X^T dZ, db0 = sum dZ
-    dz = np.dot(dl, wt)
+    if head_rows == 0:
+        dz = np.dot(dl, wt)
+    else:
+        dz = np.empty((rows, h), dtype=np.float32)
+        tiled_product(dl, wt, False, head_rows, h, dz)
     db0 = np.zeros(h, dtype=np.float32)
     for i in range(rows):
         zi = z[i]
@@ -425,7 +445,11 @@ def forward_backward(
             v = dzi[j] * mi[j] if zi[j] > zero else zero
             dzi[j] = v
             db0[j] += v
-    grad[lay[0] : lay[0] + d * h] = np.dot(x.T, dz).reshape(d * h)
+    if cuts.tiles[2] == 0:
+        grad[lay[0] : lay[0] + d * h] = np.dot(x.T, dz).reshape(d * h)
+    else:  # in OpenBLAS's row blocks and small-kernel tiles, straight into grad
+        dw0 = grad[lay[0] : lay[0] + d * h].reshape((d, h))
+        tiled_input_grad(x, dz, cuts.trunk_rows, cuts.tiles[2], dw0)
     grad[lay[1] : lay[1] + h] = db0
     return loss
 
@@ -457,22 +481,39 @@ def _adam(engine: Engine, r: int, g: np.ndarray, t: int, hyper: Hyper) -> None:
         p[i] -= lr[i] * step * mi / (np.sqrt(vi) * inv_sq_bc2 + e)
 
 
+@njit(cache=True, nogil=True)
+def in_batch_order(codes: np.ndarray, perm: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Each replica's labels ``codes`` (R, N, C) in its group's batch order ``perm[group[r]]``,
+    gathered once per epoch: a batch is then a contiguous slice, not 512 row copies per replica
+    and step (which took ~6-9 % of an `ne` epoch, bench/README.md)."""
+    r_all, c = codes.shape[0], codes.shape[2]
+    n = perm.shape[1]
+    out = np.empty((r_all, n, c), dtype=np.int8)
+    for r in range(r_all):
+        order = perm[group[r]]
+        for i in range(n):
+            src = order[i]
+            for k in range(c):
+                out[r, i, k] = codes[r, src, k]
+    return out
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def _epoch(
-    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Tiling, Tiling],
     engine: Engine,
     table: np.ndarray,
     t0: int,
     losses: np.ndarray,
     hyper: Hyper,
 ) -> None:
-    """Every replica's epoch, batch by batch. ``data`` = ``(x, perm, codes, group, blocks_full,
-    blocks_last)``: ``perm`` (G, N) holds one batch order per group of replicas that share it
+    """Every replica's epoch, batch by batch. ``data`` = ``(x, perm, codes, group, cuts_full,
+    cuts_last)``: ``perm`` (G, N) holds one batch order per group of replicas that share it
     and their stream (``engine.streams`` equal at the start), ``group`` (R,) each replica's
-    group, the blocks those of ``dL^T H`` for a full and for the last batch; the
+    group, the cuts the products' :class:`Tiling` for a full and for the last batch; the
     group's rows, views and dropout masks are drawn once, from its first member's stream, which
     every member then takes on: a member gets the numbers it would get alone."""
-    x, perm, codes, group, blocks_full, blocks_last = data
+    x, perm, codes, group, cuts_full, cuts_last = data
     flat, lay, state = engine.flat, engine.layout, engine.streams
     method, batch, hidden, drop_levels = hyper.method, hyper.batch, hyper.hidden, hyper.drop_levels
     weak_sigma, strong_sigma, strong_levels = (
@@ -492,6 +533,7 @@ def _epoch(
     mask = np.ones((views * batch, hidden), dtype=np.float32)
     words = np.empty((batch * max(d, views * hidden) + 3) // 4, dtype=np.uint64)
     totals = np.zeros(r_all)
+    ordered = in_batch_order(codes, perm, group)
     t = t0
     for s in range(0, n, batch):
         b = min(batch, n - s)
@@ -528,15 +570,13 @@ def _epoch(
                     xv[bi, :] = x[rows[bi], :]
             if drop_levels < 65536:
                 _fill_mask(mv.reshape(views * b * hidden), state, lead, drop_levels)
-            lab = np.empty((b, codes.shape[2]), dtype=np.int8)
             for r in range(lead, r_all):
                 if group[r] != g:
                     continue
                 state[r] = state[lead]
-                for bi in range(b):
-                    lab[bi, :] = codes[r, rows[bi], :]
-                blocks = blocks_full if b == batch else blocks_last
-                totals[r] += forward_backward(Batch(xv, mv, lab, blocks), flat[r], grad, lay, hyper)
+                lab = ordered[r, s : s + b]  # contiguous: no copy
+                cuts = cuts_full if b == batch else cuts_last
+                totals[r] += forward_backward(Batch(xv, mv, lab, cuts), flat[r], grad, lay, hyper)
                 _adam(engine, r, grad, t, hyper)
     losses[:] = totals
 
@@ -574,7 +614,8 @@ def train_epoch(
     groups, orders = share_groups(perm, engine.streams)
     views = 2 if hyper.method == LABEL_ASSEMBLE else 1
     c, n = codes.shape[2], x.shape[0]
-    full = row_blocks(views * min(hyper.batch, n), c, hyper.hidden)
-    last = row_blocks(views * (n % hyper.batch or hyper.batch), c, hyper.hidden)
+    d = x.shape[1]
+    full = tiling(views * min(hyper.batch, n), d, hyper.hidden, c)
+    last = tiling(views * (n % hyper.batch or hyper.batch), d, hyper.hidden, c)
     _epoch((x, orders, codes, groups, full, last), engine, table, step, losses, hyper)
     return losses

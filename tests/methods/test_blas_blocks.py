@@ -1,12 +1,20 @@
-"""The head's weight gradient in OpenBLAS's own row blocks: the same bits as one product, or the
-one product when they would not be."""
+"""The engine's products in OpenBLAS's own blocks and small-kernel tiles: the same bits as one
+product, or the one product when they would not be."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from budgetplan.methods.blas_blocks import blocked_grad, openblas_blocks, row_blocks
+from budgetplan.methods import blas_blocks
+from budgetplan.methods.blas_blocks import (
+    blocked_grad,
+    openblas_blocks,
+    row_blocks,
+    tiled_input_grad,
+    tiled_product,
+    tiling,
+)
 
 
 def test_openblas_block_rule():
@@ -43,3 +51,65 @@ def test_row_blocks_give_the_bits_of_one_product(rows, c, h):
         dl, z = dl.astype(np.float32), z.astype(np.float32)
         assert np.array_equal(blocked_grad(dl, z, blocks), blocked_grad(dl, z, whole))
     np.testing.assert_allclose(blocked_grad(dl, z, blocks), dl.T @ z, rtol=1e-4, atol=1e-6)
+
+
+def _numbers(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """The engine's kind of numbers: many exact zeros, values of every scale."""
+    v = rng.standard_normal(shape) * 10.0 ** rng.integers(-8, 1, shape)
+    v[rng.random(shape) < 0.5] = 0.0
+    return v.astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "rows,d,h,c",
+    [
+        (512, 64, 128, 14),
+        (1024, 64, 128, 15),
+        (148, 64, 128, 14),
+        (512, 32, 64, 3),
+        (700, 48, 96, 9),
+    ],
+)
+def test_tiled_products_give_the_bits_of_one_product(rows, d, h, c):
+    """Whatever tiles :func:`tiling` keeps for a shape, the engine's four cut products (``x W0``,
+    the logits ``H Wh^T``, ``dL Wh``, ``X^T dZ``) equal numba's single ``np.dot`` to the bit."""
+    cuts = tiling(rows, d, h, c)
+    assert cuts.tiles.shape == (4,) and cuts.trunk_rows[0] == 0 and cuts.trunk_rows[-1] == rows
+    fr, fc, gc, hr = (int(t) for t in cuts.tiles)
+    for seed in range(3):
+        rng = np.random.default_rng(7 + seed)
+        x, w0, z = _numbers(rng, (rows, d)), _numbers(rng, (d, h)), _numbers(rng, (rows, h))
+        wt, dl, dz = _numbers(rng, (c, h)), _numbers(rng, (rows, c)), _numbers(rng, (rows, h))
+        for a, b, trans, tile, width in (
+            (x, w0, False, (fr, fc), h),
+            (z, wt, True, (hr, c), c),
+            (dl, wt, False, (hr, h), h),
+        ):
+            one, mine = np.empty((rows, width), np.float32), np.empty((rows, width), np.float32)
+            tiled_product(a, b, trans, 0, 0, one)
+            tiled_product(a, b, trans, tile[0], tile[1], mine)
+            assert np.array_equal(one, mine)
+            np.testing.assert_allclose(one, a @ (b.T if trans else b), rtol=1e-4, atol=1e-6)
+        one, mine = np.empty((d, h), np.float32), np.empty((d, h), np.float32)
+        tiled_input_grad(x, dz, np.array([0, rows], dtype=np.int64), 0, one)
+        tiled_input_grad(x, dz, cuts.trunk_rows, gc, mine)
+        assert np.array_equal(one, mine)
+
+
+def test_tiles_are_used_where_small_kernels_fit_and_not_elsewhere():
+    """At the planner's width (d = 64) the trunk products are cut (when they pass the checks);
+    at d = 1,024 no tile fits OpenBLAS's small kernels, so each trunk product stays whole."""
+    assert tiling(512, 1024, 128, 14).tiles[:3].tolist() == [0, 0, 0]
+    assert tiling(512, 1024, 128, 14).trunk_rows.tolist() == [0, 512]
+
+
+def test_a_tiling_that_is_not_faster_is_not_kept(monkeypatch):
+    """The bits are the same either way; a tiling is kept only when it measured faster."""
+    monkeypatch.setattr(blas_blocks, "_faster", lambda one, tiled: False)
+    blas_blocks._checked_tiles.cache_clear()
+    try:
+        cuts = tiling(1024, 64, 128, 14)
+    finally:
+        blas_blocks._checked_tiles.cache_clear()
+    assert cuts.tiles.tolist() == [0, 0, 0, 0]
+    assert cuts.trunk_rows.tolist() == [0, 1024]

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from budgetplan.errors import ConfigError
 from budgetplan.methods import fused, models
+from budgetplan.methods.blas_blocks import tiling
 from budgetplan.methods.losses import LOSSES
 from budgetplan.methods.trainer import TrainConfig, _FusedEpochs, train_replicas
 
@@ -67,7 +68,9 @@ def _forward_backward(case, method: str, reduction: str, head: str, dense_from: 
         drop_levels=65536,
         dense_from=dense_from,
     )
-    batch = fused.Batch(x[:rows], mask[:rows], codes, np.array([0, rows], dtype=np.int64))
+    batch = fused.Batch(
+        x[:rows], mask[:rows], codes, tiling(rows, x.shape[1], spec.hidden, codes.shape[1])
+    )
     return fused.forward_backward(batch, flat, grad, layout, hyper), grad, starts
 
 
@@ -250,3 +253,16 @@ def test_ne_bce_passes_give_the_same_bits(reduction, annotated):
     assert np.isfinite(grad_v).all() and np.abs(grad_v).max() > 0
     assert np.array_equal(grad_v, grad_s)
     assert loss_v == pytest.approx(loss_s, rel=1e-6)
+
+
+def test_labels_in_batch_order_are_each_replicas_own_rows():
+    """The per-epoch gather: replica r's labels in its group's batch order, every entry kept,
+    for orders over fewer rows than the label table holds."""
+    rng = np.random.default_rng(4)
+    codes = rng.integers(-1, 2, (5, 40, 3)).astype(np.int8)
+    perm = np.stack([rng.permutation(30), rng.permutation(30)])
+    group = np.array([0, 1, 1, 0, 1])
+    got = fused.in_batch_order(codes, perm, group)
+    assert got.shape == (5, 30, 3) and got.flags.c_contiguous
+    for r in range(5):
+        assert np.array_equal(got[r], codes[r][perm[group[r]]])
