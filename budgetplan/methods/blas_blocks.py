@@ -231,57 +231,95 @@ def _faster(one, tiled, rounds: int = 7) -> bool:  # type: ignore[no-untyped-def
     return best[1] < best[0]
 
 
-def _keep_tile(products: list[tuple[np.ndarray, np.ndarray, bool]], tile: tuple[int, int]) -> bool:
-    """Whether ``tile`` gives every product's bits (``a``, ``b``, ``trans_b``) and takes less
-    time than one product each."""
-    outs = [
-        np.empty((a.shape[0], b.shape[0] if t else b.shape[1]), np.float32) for a, b, t in products
-    ]
-    for (a, b, t), out in zip(products, outs, strict=True):
-        tiled_product(a, b, t, 0, 0, out)
-        mine = np.empty_like(out)
+def _same_bits(products: list[tuple[np.ndarray, np.ndarray, bool]], tile: tuple[int, int]) -> bool:
+    """Whether ``tile`` gives every product's (``a``, ``b``, ``trans_b``) single-call bits."""
+    for a, b, t in products:
+        one = np.empty((a.shape[0], b.shape[0] if t else b.shape[1]), np.float32)
+        mine = np.empty_like(one)
+        tiled_product(a, b, t, 0, 0, one)
         tiled_product(a, b, t, tile[0], tile[1], mine)
-        if not np.array_equal(out, mine):
+        if not np.array_equal(one, mine):
             return False
+    return True
 
-    def run(which: tuple[int, int]) -> None:
-        for (a, b, t), out in zip(products, outs, strict=True):
-            _product_reps(a, b, t, which, out, _REPS)
 
-    return _faster(lambda: run((0, 0)), lambda: run(tile))
+def _same_grad_bits(x: np.ndarray, dz: np.ndarray, bounds: np.ndarray, columns: int) -> bool:
+    """Whether ``X^T dZ`` in ``bounds`` and ``columns`` gives the single call's bits."""
+    one = np.empty((x.shape[1], dz.shape[1]), np.float32)
+    mine = np.empty_like(one)
+    tiled_input_grad(x, dz, np.array([0, x.shape[0]], dtype=np.int64), 0, one)
+    tiled_input_grad(x, dz, bounds, columns, mine)
+    return bool(np.array_equal(one, mine))
+
+
+def _operands(rows: int, d: int, h: int, c: int) -> dict[str, np.ndarray]:
+    """Random numbers of a batch's shapes, as the engine has them (ReLU zeros, sparse dZ)."""
+    rng = np.random.default_rng(rows * 1_000_003 + d * 1_009 + h * 31 + c)
+    return {
+        "x": rng.standard_normal((rows, d)).astype(np.float32),
+        "w": rng.standard_normal((d, h)).astype(np.float32),
+        "z": np.maximum(rng.standard_normal((rows, h)), 0.0).astype(np.float32),
+        "dz": (rng.standard_normal((rows, h)) * (rng.random((rows, h)) < 0.5)).astype(np.float32),
+        "wt": rng.standard_normal((c, h)).astype(np.float32),
+        "dl": rng.standard_normal((rows, c)).astype(np.float32),
+    }
+
+
+def _head_tile(h: int, c: int) -> tuple[int, int]:
+    """Row tiles of the head's products (``rows x h x c`` multiply-adds each) that fit the
+    small kernels: a multiple of 64 rows."""
+    return (SMALL_MNK // (h * c)) // 64 * 64, max(h, c)
+
+
+@cache
+def _tiles_pay(d: int, h: int, c: int) -> tuple[bool, bool, bool]:
+    """Whether each tiling (``x W0``, the head's, ``X^T dZ``) takes less time than one product,
+    timed once per width and process on a full batch (512 rows; the head's on two tiles). The
+    bits are the same either way, so a wrong guess costs time only."""
+    o = _operands(512, d, h, c)
+    x, w, dz = o["x"], o["w"], o["dz"]
+    forward = _faster(
+        lambda: _product_reps(x, w, False, (0, 0), np.empty((512, h), np.float32), _REPS),
+        lambda: _product_reps(x, w, False, FORWARD_TILE, np.empty((512, h), np.float32), _REPS),
+    )
+    bounds, whole = openblas_blocks(512), np.array([0, 512], dtype=np.int64)
+    out = np.empty((d, h), np.float32)
+    grad = _faster(
+        lambda: _grad_reps(x, dz, whole, 0, out, _REPS),
+        lambda: _grad_reps(x, dz, bounds, GRAD_COLUMNS, out, _REPS),
+    )
+    tile = _head_tile(h, c)
+    head = False
+    if tile[0] > 0:
+        t = _operands(2 * tile[0], d, h, c)
+        z, wt, dl = t["z"], t["wt"], t["dl"]
+        logits, dzh = np.empty((len(z), c), np.float32), np.empty((len(z), h), np.float32)
+
+        def run(which: tuple[int, int]) -> None:
+            _product_reps(z, wt, True, (which[0], c), logits, _REPS)
+            _product_reps(dl, wt, False, (which[0], h), dzh, _REPS)
+
+        head = _faster(lambda: run((0, 0)), lambda: run(tile))
+    return forward, head, grad
 
 
 @cache
 def _checked_tiles(rows: int, d: int, h: int, c: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    rng = np.random.default_rng(rows * 1_000_003 + d * 1_009 + h * 31 + c)
-    x = rng.standard_normal((rows, d)).astype(np.float32)
-    w = rng.standard_normal((d, h)).astype(np.float32)
-    z = np.maximum(rng.standard_normal((rows, h)), 0.0).astype(np.float32)
-    dz = (rng.standard_normal((rows, h)) * (rng.random((rows, h)) < 0.5)).astype(np.float32)
-    wt = rng.standard_normal((c, h)).astype(np.float32)
-    dl = rng.standard_normal((rows, c)).astype(np.float32)
+    o = _operands(rows, d, h, c)
+    forward_pays, head_pays, grad_pays = _tiles_pay(d, h, c)
     forward = FORWARD_TILE
-    if not (forward[0] * forward[1] * d <= SMALL_MNK < rows * h * d):
+    fits = forward[0] * forward[1] * d <= SMALL_MNK < rows * h * d
+    if not (fits and forward_pays and _same_bits([(o["x"], o["w"], False)], forward)):
         forward = (0, 0)
-    elif not _keep_tile([(x, w, False)], forward):
-        forward = (0, 0)
-    head_rows = (SMALL_MNK // (h * c)) // 64 * 64
-    head = (head_rows, max(h, c))
-    if not (0 < head_rows < rows):
-        head = (0, 0)
-    elif not _keep_tile([(z, wt, True), (dl, wt, False)], head):
+    head = _head_tile(h, c)
+    products = [(o["z"], o["wt"], True), (o["dl"], o["wt"], False)]
+    if not (0 < head[0] < rows and head_pays and _same_bits(products, head)):
         head = (0, 0)
     bounds = openblas_blocks(rows)
-    columns = 0
-    if GRAD_COLUMNS * d * int(np.diff(bounds).max()) <= SMALL_MNK and h > GRAD_COLUMNS:
-        a, b = np.empty((d, h), np.float32), np.empty((d, h), np.float32)
-        tiled_input_grad(x, dz, bounds, 0, a)
-        tiled_input_grad(x, dz, bounds, GRAD_COLUMNS, b)
-        if np.array_equal(a, b) and _faster(
-            lambda: _grad_reps(x, dz, bounds, 0, a, _REPS),
-            lambda: _grad_reps(x, dz, bounds, GRAD_COLUMNS, b, _REPS),
-        ):
-            columns = GRAD_COLUMNS
+    columns = GRAD_COLUMNS
+    fits = GRAD_COLUMNS * d * int(np.diff(bounds).max()) <= SMALL_MNK and h > GRAD_COLUMNS
+    if not (fits and grad_pays and _same_grad_bits(o["x"], o["dz"], bounds, columns)):
+        columns = 0
     trunk = tuple(int(v) for v in bounds) if columns else (0, rows)
     return (*forward, columns, head[0]), trunk
 

@@ -60,6 +60,19 @@ def _numbers(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return v.astype(np.float32)
 
 
+def _tiling_if_faster(monkeypatch, faster: bool, *shape: int) -> blas_blocks.Tiling:
+    """``tiling(*shape)`` as if every tiling measured ``faster`` (or not) than one product."""
+    monkeypatch.setattr(blas_blocks, "_faster", lambda one, tiled: faster)
+    caches = (blas_blocks._checked_tiles, blas_blocks._tiles_pay)
+    for f in caches:
+        f.cache_clear()
+    try:
+        return tiling(*shape)
+    finally:
+        for f in caches:
+            f.cache_clear()
+
+
 @pytest.mark.parametrize(
     "rows,d,h,c",
     [
@@ -70,10 +83,11 @@ def _numbers(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
         (700, 48, 96, 9),
     ],
 )
-def test_tiled_products_give_the_bits_of_one_product(rows, d, h, c):
-    """Whatever tiles :func:`tiling` keeps for a shape, the engine's four cut products (``x W0``,
-    the logits ``H Wh^T``, ``dL Wh``, ``X^T dZ``) equal numba's single ``np.dot`` to the bit."""
-    cuts = tiling(rows, d, h, c)
+def test_tiled_products_give_the_bits_of_one_product(rows, d, h, c, monkeypatch):
+    """Whatever tiles :func:`tiling` keeps for a shape (here every tiling that passes the bit
+    check, as if each were faster), the engine's four cut products (``x W0``, the logits
+    ``H Wh^T``, ``dL Wh``, ``X^T dZ``) equal numba's single ``np.dot`` on other numbers."""
+    cuts = _tiling_if_faster(monkeypatch, True, rows, d, h, c)
     assert cuts.tiles.shape == (4,) and cuts.trunk_rows[0] == 0 and cuts.trunk_rows[-1] == rows
     fr, fc, gc, hr = (int(t) for t in cuts.tiles)
     for seed in range(3):
@@ -105,11 +119,6 @@ def test_tiles_are_used_where_small_kernels_fit_and_not_elsewhere():
 
 def test_a_tiling_that_is_not_faster_is_not_kept(monkeypatch):
     """The bits are the same either way; a tiling is kept only when it measured faster."""
-    monkeypatch.setattr(blas_blocks, "_faster", lambda one, tiled: False)
-    blas_blocks._checked_tiles.cache_clear()
-    try:
-        cuts = tiling(1024, 64, 128, 14)
-    finally:
-        blas_blocks._checked_tiles.cache_clear()
+    cuts = _tiling_if_faster(monkeypatch, False, 1024, 64, 128, 14)
     assert cuts.tiles.tolist() == [0, 0, 0, 0]
     assert cuts.trunk_rows.tolist() == [0, 1024]
