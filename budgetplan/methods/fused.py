@@ -265,33 +265,46 @@ def _total(terms: np.ndarray) -> float:
 def _bce_dense(logits: np.ndarray, codes: np.ndarray, kd: np.ndarray, dl: np.ndarray) -> float:
     """``_bce_sparse`` for a batch with many annotated entries: every entry's exponential in one
     vectorised pass, then a branch-free pass that keeps the annotated ones (a branch per entry
-    mispredicts when a third of them are unannotated at random)."""
+    mispredicts when a third of them are unannotated at random); both over the batch's entries
+    as one flat loop (:func:`_per_entry`), the reported loss still summed row by row."""
     f = np.float32
     one, zero = f(1.0), f(0.0)
     b, c = codes.shape
-    arg = np.empty(b * c, dtype=np.float32)
-    for i in range(b):
-        for k in range(c):
-            arg[i * c + k] = -abs(logits[i, k])
+    nb = b * c
+    lf, cf, df = logits.reshape(nb), codes.reshape(nb), dl.reshape(nb)
+    kf = _per_entry(kd, b)
+    arg = np.empty(nb, dtype=np.float32)
+    for j in range(nb):
+        arg[j] = -abs(lf[j])
     ex = np.empty_like(arg)
     expf_into(arg, ex)
+    terms = np.empty(nb, dtype=np.float32)
+    for j in range(nb):
+        a = lf[j]
+        y = f(cf[j])
+        e = ex[j]
+        p = one / (one + e) if a >= zero else e / (one + e)
+        known = cf[j] >= 0
+        df[j] = (p - y) * kf[j] if known else zero
+        terms[j] = (max(a, zero) - a * y + _log1p01(e)) * kf[j] if known else zero
     loss = 0.0
     for i in range(b):
-        li = logits[i]
-        ci = codes[i]
-        di = dl[i]
-        ei = ex[i * c : i * c + c]
         part = zero
         for k in range(c):
-            a = li[k]
-            y = f(ci[k])
-            e = ei[k]
-            p = one / (one + e) if a >= zero else e / (one + e)
-            known = ci[k] >= 0
-            di[k] = (p - y) * kd[k] if known else zero
-            part += (max(a, zero) - a * y + _log1p01(e)) * kd[k] if known else zero
+            part += terms[i * c + k]
         loss += float(part)
     return loss
+
+
+@njit(cache=True, nogil=True)
+def _per_entry(v: np.ndarray, b: int) -> np.ndarray:
+    """``v`` (C,) repeated for each of ``b`` rows, flat (b C,): the loss loops run over a
+    batch's entries in one flat loop, which vectorises (a row's C = 14 entries are too few)."""
+    c = v.shape[0]
+    out = np.empty(b * c, dtype=v.dtype)
+    for i in range(b):
+        out[i * c : i * c + c] = v
+    return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
