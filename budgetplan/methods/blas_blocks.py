@@ -160,13 +160,12 @@ def tiled_product(
     a: np.ndarray, b: np.ndarray, trans_b: bool, row_tile: int, col_tile: int, out: np.ndarray
 ) -> None:
     """``out`` (m, n) = ``a`` (m, k) ``op(b)``, ``op(b)`` = ``b`` (k, n) or, with ``trans_b``,
-    ``b.T`` for ``b`` (n, k); in tiles of ``row_tile`` by ``col_tile`` (0: one product).
-    Row-major C is column-major C^T = op(b)^T a^T."""
-    if row_tile == 0:
-        out[:] = np.dot(a, b.T) if trans_b else np.dot(a, b)
-        return
+    ``b.T`` for ``b`` (n, k); in tiles of ``row_tile`` by ``col_tile`` (0: one call, the very
+    call numba's ``np.dot`` makes). Row-major C is column-major C^T = op(b)^T a^T."""
     m_all, k = a.shape
     n_all = out.shape[1]
+    if row_tile == 0:
+        row_tile, col_tile = m_all, n_all
     lda, ldb, ldo = a.strides[0] // 4, b.strides[0] // 4, out.strides[0] // 4
     for i in range(0, m_all, row_tile):
         m = min(m_all - i, row_tile)
@@ -185,13 +184,13 @@ def tiled_input_grad(
     x: np.ndarray, dz: np.ndarray, bounds: np.ndarray, columns: int, out: np.ndarray
 ) -> None:
     """``out`` (d, h) = ``x^T dz``, the rows summed in blocks ``bounds`` (each added to the
-    result in turn, as OpenBLAS does), the columns in tiles of ``columns`` (0: one product).
-    Row-major C is column-major C^T = dz^T x."""
-    if columns == 0:
-        out[:] = np.dot(x.T, dz)
-        return
+    result in turn, as OpenBLAS does), the columns in tiles of ``columns`` (0: all; with
+    ``bounds`` = ``[0, rows]``, the very call numba's ``np.dot(x.T, dz)`` makes). Row-major C is
+    column-major C^T = dz^T x."""
     d = x.shape[1]
     h = dz.shape[1]
+    if columns == 0:
+        columns = h
     ldx, ldz, ldo = x.strides[0] // 4, dz.strides[0] // 4, out.strides[0] // 4
     for blk in range(len(bounds) - 1):
         r0, k = bounds[blk], bounds[blk + 1] - bounds[blk]
@@ -201,15 +200,13 @@ def tiled_input_grad(
             _sgemm(_N, _T, n, d, k, dz[r0:, j:], ldz, x[r0:], ldx, beta, out[:, j:], ldo)
 
 
-@njit(cache=True, nogil=True)
 def _product_reps(
     a: np.ndarray, b: np.ndarray, trans_b: bool, tile: tuple[int, int], out: np.ndarray, n: int
 ) -> None:
-    for _ in range(n):
+    for _ in range(n):  # a Python loop: one jitted function less to compile, ~1 us per call
         tiled_product(a, b, trans_b, tile[0], tile[1], out)
 
 
-@njit(cache=True, nogil=True)
 def _grad_reps(
     x: np.ndarray, dz: np.ndarray, bounds: np.ndarray, columns: int, out: np.ndarray, n: int
 ) -> None:
@@ -305,20 +302,23 @@ def _tiles_pay(d: int, h: int, c: int) -> tuple[bool, bool, bool]:
 
 @cache
 def _checked_tiles(rows: int, d: int, h: int, c: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    o = _operands(rows, d, h, c)
-    forward_pays, head_pays, grad_pays = _tiles_pay(d, h, c)
-    forward = FORWARD_TILE
-    fits = forward[0] * forward[1] * d <= SMALL_MNK < rows * h * d
-    if not (fits and forward_pays and _same_bits([(o["x"], o["w"], False)], forward)):
-        forward = (0, 0)
-    head = _head_tile(h, c)
-    products = [(o["z"], o["wt"], True), (o["dl"], o["wt"], False)]
-    if not (0 < head[0] < rows and head_pays and _same_bits(products, head)):
-        head = (0, 0)
+    forward, head, columns = FORWARD_TILE, _head_tile(h, c), GRAD_COLUMNS
     bounds = openblas_blocks(rows)
-    columns = GRAD_COLUMNS
-    fits = GRAD_COLUMNS * d * int(np.diff(bounds).max()) <= SMALL_MNK and h > GRAD_COLUMNS
-    if not (fits and grad_pays and _same_grad_bits(o["x"], o["dz"], bounds, columns)):
+    fits = (
+        forward[0] * forward[1] * d <= SMALL_MNK < rows * h * d,
+        0 < head[0] < rows,
+        columns * d * int(np.diff(bounds).max()) <= SMALL_MNK and h > columns,
+    )
+    if not any(fits):  # no tiling fits (small problems): nothing to time or check
+        return (0, 0, 0, 0), (0, rows)
+    o = _operands(rows, d, h, c)
+    pays = _tiles_pay(d, h, c)
+    if not (fits[0] and pays[0] and _same_bits([(o["x"], o["w"], False)], forward)):
+        forward = (0, 0)
+    products = [(o["z"], o["wt"], True), (o["dl"], o["wt"], False)]
+    if not (fits[1] and pays[1] and _same_bits(products, head)):
+        head = (0, 0)
+    if not (fits[2] and pays[2] and _same_grad_bits(o["x"], o["dz"], bounds, columns)):
         columns = 0
     trunk = tuple(int(v) for v in bounds) if columns else (0, rows)
     return (*forward, columns, head[0]), trunk

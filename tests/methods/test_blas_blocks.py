@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 
 from budgetplan.methods import blas_blocks
 from budgetplan.methods.blas_blocks import (
@@ -60,6 +61,17 @@ def _numbers(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return v.astype(np.float32)
 
 
+@njit(cache=True)
+def _numba_dot(a: np.ndarray, b: np.ndarray, trans: bool) -> np.ndarray:
+    """The engine's single products, as ``fused.forward_backward`` writes them."""
+    return np.dot(a, b.T) if trans else np.dot(a, b)
+
+
+@njit(cache=True)
+def _numba_input_grad(x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    return np.dot(x.T, dz)
+
+
 def _tiling_if_faster(monkeypatch, faster: bool, *shape: int) -> blas_blocks.Tiling:
     """``tiling(*shape)`` as if every tiling measured ``faster`` (or not) than one product."""
     monkeypatch.setattr(blas_blocks, "_faster", lambda one, tiled: faster)
@@ -100,13 +112,15 @@ def test_tiled_products_give_the_bits_of_one_product(rows, d, h, c, monkeypatch)
             (dl, wt, False, (hr, h), h),
         ):
             one, mine = np.empty((rows, width), np.float32), np.empty((rows, width), np.float32)
-            tiled_product(a, b, trans, 0, 0, one)
+            tiled_product(a, b, trans, 0, 0, one)  # the probe's reference: one call
             tiled_product(a, b, trans, tile[0], tile[1], mine)
+            assert np.array_equal(one, _numba_dot(a, b, trans))  # the engine's whole product
             assert np.array_equal(one, mine)
             np.testing.assert_allclose(one, a @ (b.T if trans else b), rtol=1e-4, atol=1e-6)
         one, mine = np.empty((d, h), np.float32), np.empty((d, h), np.float32)
         tiled_input_grad(x, dz, np.array([0, rows], dtype=np.int64), 0, one)
         tiled_input_grad(x, dz, cuts.trunk_rows, gc, mine)
+        assert np.array_equal(one, _numba_input_grad(x, dz))
         assert np.array_equal(one, mine)
 
 
