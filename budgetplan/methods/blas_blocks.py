@@ -104,14 +104,17 @@ class Tiling(NamedTuple):
 
 
 @intrinsic
-def _sgemm_intrinsic(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):  # type: ignore[no-untyped-def]
-    """Fortran ``sgemm``: ``c`` (m x n, column-major, ``ldc``) = ``op(a) op(b) + beta c``, through
-    numba's BLAS wrapper; ``a``, ``b``, ``c`` are float32 arrays whose first element starts each
-    matrix, the ``trans_*`` ``ord("n")`` or ``ord("t")``."""
-    sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+def _sgemm_intrinsic(typingctx, op, a, b, beta, c, lds):  # type: ignore[no-untyped-def]
+    """Fortran ``sgemm``: ``c`` (m x n, column-major) = ``op(a) op(b) + beta c``, through
+    numba's BLAS wrapper. ``op`` = ``(trans_a, trans_b, m, n, k)`` (each ``trans_*``
+    ``ord("n")`` or ``ord("t")``), ``lds`` = ``(lda, ldb, ldc)``; ``a``, ``b``, ``c`` are
+    float32 arrays whose first element starts each matrix. The argument order of ``sgemm``
+    itself, grouped."""
+    sig = types.void(op, a, b, beta, c, lds)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ty = signature.args
+        op_ty, a_ty, b_ty, beta_ty, c_ty, lds_ty = signature.args
+        op_v, a_v, b_v, beta_v, c_v, lds_v = args
         intp = cgutils.intp_t
         fnty = ir.FunctionType(
             ir.IntType(32),
@@ -120,29 +123,39 @@ def _sgemm_intrinsic(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta,
         )
         fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
 
-        def arg(i):  # type: ignore[no-untyped-def]
-            if isinstance(ty[i], types.Array):
-                data = context.make_array(ty[i])(context, builder, args[i]).data
-                return builder.bitcast(data, _VOID_P)
-            return context.cast(builder, args[i], ty[i], types.intp)
+        def ints(tup_ty, tup):  # type: ignore[no-untyped-def]
+            values = cgutils.unpack_tuple(builder, tup, len(tup_ty))
+            pairs = zip(values, tup_ty, strict=True)
+            return [context.cast(builder, v, t, types.intp) for v, t in pairs]
+
+        def data(arr_ty, arr):  # type: ignore[no-untyped-def]
+            ptr = context.make_array(arr_ty)(context, builder, arr).data
+            return builder.bitcast(ptr, _VOID_P)
 
         def slot(value):  # type: ignore[no-untyped-def]
             return builder.bitcast(cgutils.alloca_once_value(builder, value), _VOID_P)
 
+        trans_a, trans_b, m, n, k = ints(op_ty, op_v)
+        lda, ldb, ldc = ints(lds_ty, lds_v)
         alpha = slot(context.get_constant(types.float32, 1.0))
-        beta = slot(context.cast(builder, args[9], ty[9], types.float32))
+        beta = slot(context.cast(builder, beta_v, beta_ty, types.float32))
         res = builder.call(
             fn,
             (
                 ir.Constant(_CHAR, ord("s")),
-                builder.trunc(arg(0), _CHAR),
-                builder.trunc(arg(1), _CHAR),
-                *(arg(i) for i in (2, 3, 4)),
+                builder.trunc(trans_a, _CHAR),
+                builder.trunc(trans_b, _CHAR),
+                m,
+                n,
+                k,
                 alpha,
-                *(arg(i) for i in (5, 6, 7, 8)),
+                data(a_ty, a_v),
+                lda,
+                data(b_ty, b_v),
+                ldb,
                 beta,
-                arg(10),
-                arg(11),
+                data(c_ty, c_v),
+                ldc,
             ),
         )
         numba_linalg.check_blas_return(context, builder, res)
@@ -167,16 +180,15 @@ def tiled_product(
     if row_tile == 0:
         row_tile, col_tile = m_all, n_all
     lda, ldb, ldo = a.strides[0] // 4, b.strides[0] // 4, out.strides[0] // 4
+    zero = np.float32(0.0)
     for i in range(0, m_all, row_tile):
         m = min(m_all - i, row_tile)
         for j in range(0, n_all, col_tile):
             n = min(n_all - j, col_tile)
             if trans_b:
-                _sgemm(_T, _N, n, m, k, b[j:], ldb, a[i:], lda, np.float32(0.0), out[i:, j:], ldo)
+                _sgemm((_T, _N, n, m, k), b[j:], a[i:], zero, out[i:, j:], (ldb, lda, ldo))
             else:
-                _sgemm(
-                    _N, _N, n, m, k, b[:, j:], ldb, a[i:], lda, np.float32(0.0), out[i:, j:], ldo
-                )
+                _sgemm((_N, _N, n, m, k), b[:, j:], a[i:], zero, out[i:, j:], (ldb, lda, ldo))
 
 
 @njit(cache=True, nogil=True)
@@ -197,7 +209,7 @@ def tiled_input_grad(
         beta = np.float32(0.0 if blk == 0 else 1.0)
         for j in range(0, h, columns):
             n = min(h - j, columns)
-            _sgemm(_N, _T, n, d, k, dz[r0:, j:], ldz, x[r0:], ldx, beta, out[:, j:], ldo)
+            _sgemm((_N, _T, n, d, k), dz[r0:, j:], x[r0:], beta, out[:, j:], (ldz, ldx, ldo))
 
 
 def _product_reps(

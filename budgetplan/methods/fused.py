@@ -382,11 +382,10 @@ def forward_backward(
     b, c = codes.shape
     w0 = flat[lay[0] : lay[0] + d * h].reshape((d, h))
     b0 = flat[lay[1] : lay[1] + h]
-    if cuts.tiles[0] == 0:
-        z = np.dot(x, w0)
-    else:  # in OpenBLAS's small-kernel tiles, the same bits
-        z = np.empty((rows, h), dtype=np.float32)
-        tiled_product(x, w0, False, cuts.tiles[0], cuts.tiles[1], z)
+    # the products in OpenBLAS's small-kernel tiles where they pay, else in one call: the same
+    # bits either way (blas_blocks.tiling)
+    z = np.empty((rows, h), dtype=np.float32)
+    tiled_product(x, w0, False, cuts.tiles[0], cuts.tiles[1], z)
     zero = np.float32(0.0)
     for i in range(rows):
         zi = z[i]
@@ -395,11 +394,8 @@ def forward_backward(
             zi[j] = max(zi[j] + b0[j], zero) * mi[j]
     wt, bias = _head(flat, lay, adapter, h, c)
     head_rows = cuts.tiles[3]
-    if head_rows == 0:
-        logits = np.dot(z, wt.T)
-    else:  # row tiles in OpenBLAS's small kernel, the same bits
-        logits = np.empty((rows, c), dtype=np.float32)
-        tiled_product(z, wt, True, head_rows, c, logits)
+    logits = np.empty((rows, c), dtype=np.float32)
+    tiled_product(z, wt, True, head_rows, c, logits)
     dl = np.zeros((rows, c), dtype=np.float32)
     # denominators: annotated entries (per class for class-sum), and the unannotated ones
     known_c = np.zeros(c)
@@ -444,11 +440,8 @@ def forward_backward(
         grad[lay[7] : lay[7] + c] = np.dot(q.T, dbias)
         grad[lay[8]] = dbias.sum()
     # trunk: dZ = (dL Wh^T) * M where the unit is on, dW0 = X^T dZ, db0 = sum dZ
-    if head_rows == 0:
-        dz = np.dot(dl, wt)
-    else:
-        dz = np.empty((rows, h), dtype=np.float32)
-        tiled_product(dl, wt, False, head_rows, h, dz)
+    dz = np.empty((rows, h), dtype=np.float32)
+    tiled_product(dl, wt, False, head_rows, h, dz)
     db0 = np.zeros(h, dtype=np.float32)
     for i in range(rows):
         zi = z[i]
@@ -458,11 +451,8 @@ def forward_backward(
             v = dzi[j] * mi[j] if zi[j] > zero else zero
             dzi[j] = v
             db0[j] += v
-    if cuts.tiles[2] == 0:
-        grad[lay[0] : lay[0] + d * h] = np.dot(x.T, dz).reshape(d * h)
-    else:  # in OpenBLAS's row blocks and small-kernel tiles, straight into grad
-        dw0 = grad[lay[0] : lay[0] + d * h].reshape((d, h))
-        tiled_input_grad(x, dz, cuts.trunk_rows, cuts.tiles[2], dw0)
+    dw0 = grad[lay[0] : lay[0] + d * h].reshape((d, h))  # written straight into grad
+    tiled_input_grad(x, dz, cuts.trunk_rows, cuts.tiles[2], dw0)
     grad[lay[1] : lay[1] + h] = db0
     return loss
 
