@@ -3,7 +3,9 @@ replicas are independent, and it trains as well as the torch engine."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +268,17 @@ def test_labels_in_batch_order_are_each_replicas_own_rows():
     assert got.shape == (5, 30, 3) and got.flags.c_contiguous
     for r in range(5):
         assert np.array_equal(got[r], codes[r][perm[group[r]]])
+
+
+def test_the_engine_names_the_digests_of_the_files_it_compiles_in():
+    """numba's cache of fused.py does not follow edits of blas_blocks.py or exact_expf.py; a
+    stale engine would pass every other test here. Naming their digests in fused.py makes an edit
+    of either an edit of fused.py, which retires its cache."""
+    folder = Path(fused.__file__).parent
+    found = {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()[:16]
+        for name in fused.CALLEE_DIGESTS
+    }
+    assert found == fused.CALLEE_DIGESTS, (
+        f"set fused.CALLEE_DIGESTS = {found}: the engine's cached code predates these files"
+    )
