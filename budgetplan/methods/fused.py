@@ -137,10 +137,10 @@ class Engine(NamedTuple):
 
 class Batch(NamedTuple):
     """One replica's batch: ``x`` (V*b, d) inputs (``ne``: V = 1; ``label-assemble``: the weak
-    view's b rows, then the strong view's), ``mask`` (V*b, H) dropout multipliers (ones for
-    none), ``codes`` (b, C) int8 labels (1, 0, -1 = not annotated), shared by the views,
-    ``tiling`` how its products are cut (:func:`blas_blocks.tiling`: the same bits as one
-    product each)."""
+    view's b rows, then the strong view's), ``mask`` (V*b, H) uint8 dropout flags (1 = kept,
+    scaled by ``65536 / Hyper.drop_levels``; ones for none), ``codes`` (b, C) int8 labels (1, 0,
+    -1 = not annotated), shared by the views, ``tiling`` how its products are cut
+    (:func:`blas_blocks.tiling`: the same bits as one product each)."""
 
     x: np.ndarray
     mask: np.ndarray
@@ -186,14 +186,15 @@ def _uniform16(state: np.ndarray, r: int, words: np.ndarray, count: int) -> np.n
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _fill_mask(out: np.ndarray, state: np.ndarray, r: int, levels: int) -> None:
-    """``out`` (flat) = 65536 / levels where a 16-bit uniform is below ``levels``, else 0."""
-    scale = np.float32(65536.0 / levels)
-    zero = np.float32(0.0)
+    """``out`` (flat, uint8) = 1 where a 16-bit uniform is below ``levels`` (the unit is kept),
+    else 0: a quarter of the bytes of the float multipliers (``forward_backward`` scales the kept
+    units by ``65536 / levels``)."""
     n = out.shape[0]
     u = _uniform16(state, r, np.empty((n + 3) // 4, dtype=np.uint64), n)
     lv = np.uint16(levels - 1) if levels < 65536 else np.uint16(65535)
+    one, zero = np.uint8(1), np.uint8(0)
     for i in range(n):
-        out[i] = scale if u[i] <= lv else zero
+        out[i] = one if u[i] <= lv else zero
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -392,11 +393,12 @@ def forward_backward(
     z = np.empty((rows, h), dtype=np.float32)
     tiled_product(x, w0, False, cuts.tiles[0], cuts.tiles[1], z)
     zero = np.float32(0.0)
+    keep = np.float32(65536.0 / hyper.drop_levels)  # the kept units' scale, as _fill_mask's was
     for i in range(rows):
         zi = z[i]
         mi = mask[i]
         for j in range(h):
-            zi[j] = max(zi[j] + b0[j], zero) * mi[j]
+            zi[j] = max(zi[j] + b0[j], zero) * (keep if mi[j] else zero)
     wt, bias = _head(flat, lay, adapter, h, c)
     head_rows = cuts.tiles[3]
     logits = np.empty((rows, c), dtype=np.float32)
@@ -444,16 +446,16 @@ def forward_backward(
         grad[lay[6] : lay[6] + h] = dwt.sum(axis=0)
         grad[lay[7] : lay[7] + c] = np.dot(q.T, dbias)
         grad[lay[8]] = dbias.sum()
-    # trunk: dZ = (dL Wh^T) * M where the unit is on, dW0 = X^T dZ, db0 = sum dZ
+    # trunk: dZ = (dL Wh^T) * M where the unit is on, dW0 = X^T dZ, db0 = sum dZ; a unit is on
+    # (H > 0) only where it was kept, so M there is ``keep`` and the mask need not be read again
     dz = np.empty((rows, h), dtype=np.float32)
     tiled_product(dl, wt, False, head_rows, h, dz)
     db0 = np.zeros(h, dtype=np.float32)
     for i in range(rows):
         zi = z[i]
-        mi = mask[i]
         dzi = dz[i]
         for j in range(h):
-            v = dzi[j] * mi[j] if zi[j] > zero else zero
+            v = dzi[j] * keep if zi[j] > zero else zero
             dzi[j] = v
             db0[j] += v
     dw0 = grad[lay[0] : lay[0] + d * h].reshape((d, h))  # written straight into grad
@@ -538,7 +540,7 @@ def _epoch(
     ws, ss, zero = np.float32(weak_sigma), np.float32(strong_sigma), np.float32(0.0)
     grad = np.empty(flat.shape[1], dtype=np.float32)
     xb = np.empty((views * batch, d), dtype=np.float32)
-    mask = np.ones((views * batch, hidden), dtype=np.float32)
+    mask = np.ones((views * batch, hidden), dtype=np.uint8)
     words = np.empty((batch * max(d, views * hidden) + 3) // 4, dtype=np.uint64)
     totals = np.zeros(r_all)
     ordered = in_batch_order(codes, perm, group)

@@ -18,6 +18,9 @@ from budgetplan.methods.blas_blocks import tiling
 from budgetplan.methods.losses import LOSSES
 from budgetplan.methods.trainer import TrainConfig, _FusedEpochs, train_replicas
 
+DROP_LEVELS = fused.keep_levels(0.2)  # dropout p = 0.2 in the hand-made batches
+KEEP_SCALE = np.float32(65536.0 / DROP_LEVELS)  # what the engine multiplies a kept unit by
+
 FAST = dict(lr=1e-2, hidden=32, max_epochs=12, patience=4, batch_size=64, device="cpu")
 
 
@@ -31,7 +34,7 @@ def _case(head: str, seed: int = 0, b: int = 24, d: int = 7, h: int = 9, c: int 
         params["gen_b"] = 0.1 * torch.ones(1, 1, h)
         params["gen_bias_b"] = torch.full((1, 1, 1), 0.2)
     x = rng.standard_normal((2 * b, d)).astype(np.float32)
-    mask = np.where(rng.random((2 * b, h)) < 0.8, 1.25, 0.0).astype(np.float32)
+    mask = (rng.random((2 * b, h)) < 0.8).astype(np.uint8)  # kept units, scaled by KEEP_SCALE
     codes = rng.integers(-1, 2, (b, c)).astype(np.int8)
     codes[:, 0] = -1  # a class with no annotated entry in the batch
     codes[0, 1] = 1
@@ -41,7 +44,7 @@ def _case(head: str, seed: int = 0, b: int = 24, d: int = 7, h: int = 9, c: int 
 def _torch_loss(spec, params, x, mask, codes, method, reduction, b):
     labels = torch.from_numpy(np.where(codes < 0, np.nan, codes).astype(np.float32))[None]
     xs = torch.from_numpy(x)[None]
-    ms = torch.from_numpy(mask)[None]
+    ms = torch.from_numpy(mask.astype(np.float32) * KEEP_SCALE)[None]
     if method == "ne":
         logits = models.forward(spec, params, xs[:, :b], [ms[:, :b]])
         return LOSSES["ne"](logits, labels, reduction=reduction)[0]
@@ -67,7 +70,7 @@ def _forward_backward(case, method: str, reduction: str, head: str, dense_from: 
         adapter=head == "adapter",
         batch=b,
         hidden=spec.hidden,
-        drop_levels=65536,
+        drop_levels=DROP_LEVELS,
         dense_from=dense_from,
     )
     batch = fused.Batch(
@@ -96,13 +99,15 @@ def test_loss_and_gradient_equal_torch_autograd(method, head, reduction, dense_f
         np.testing.assert_allclose(mine, g[0].numpy(), rtol=1e-4, atol=1e-6, err_msg=k)
 
 
-def test_dropout_keeps_the_configured_share_and_scales_it():
-    out = np.empty(400_000, dtype=np.float32)
+def test_dropout_keeps_the_configured_share():
+    """The engine's dropout flags keep 1 - p of the units (the scale 1 / (1 - p) of the kept
+    ones is checked against torch above, through ``forward_backward``)."""
+    out = np.empty(400_000, dtype=np.uint8)
     state = np.array([fused.stream_seed(7)], dtype=np.uint64)
     fused._fill_mask(out, state, 0, fused.keep_levels(0.2))
-    kept = out > 0
-    assert kept.mean() == pytest.approx(0.8, abs=0.003)
-    assert np.unique(out[kept]) == pytest.approx([65536 / fused.keep_levels(0.2)])
+    assert set(np.unique(out)) == {0, 1}
+    assert out.mean() == pytest.approx(0.8, abs=0.003)
+    assert KEEP_SCALE == pytest.approx(1.25, rel=1e-4)
 
 
 def test_noise_table_is_fixed_standard_normal_and_covers_a_window():
