@@ -315,6 +315,19 @@ def _per_entry(v: np.ndarray, b: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True, nogil=True, fastmath=False)
+def _column_sums(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` of a float32 matrix, the rows added in order as numba's ``sum(axis=0)``
+    adds them, in a loop over the columns that vectorises (numba's own walks the array one
+    element at a time through a generic iterator: 10 us of an `ne` step at 512 x 14)."""
+    out = np.zeros(a.shape[1], dtype=np.float32)
+    for i in range(a.shape[0]):
+        row = a[i]
+        for k in range(a.shape[1]):
+            out[k] += row[k]
+    return out
+
+
 # fastmath=False set explicitly: a callee that leaves it unset takes its caller's flags (numba's
 # ``inherit_if_not_set``), and the engine's fast math would let LLVM turn the BCE's ``e / (1 + e)``
 # into ``e * p`` with ``p = 1 / (1 + e)`` from the same loop (another number, 1 ulp).
@@ -429,7 +442,7 @@ def forward_backward(
     grad[:] = 0.0
     # head: dWh = H^T dL, db = sum dL; adapter: through Wh^T = q G + g, bias = q u + u0
     dwt = blocked_grad(dl, z, cuts.head_rows)  # (C, H) = dWh^T, in OpenBLAS's own row blocks
-    dbias = dl.sum(axis=0)
+    dbias = _column_sums(dl)
     if not adapter:
         grad[lay[2] : lay[2] + h * c] = np.ascontiguousarray(dwt.T).reshape(h * c)
         grad[lay[3] : lay[3] + c] = dbias
@@ -443,7 +456,7 @@ def forward_backward(
                 dq[i, k] += dbias[i] * u[k]
         grad[lay[4] : lay[4] + c * c] = dq.reshape(c * c)
         grad[lay[5] : lay[5] + c * h] = np.dot(q.T, dwt).reshape(c * h)
-        grad[lay[6] : lay[6] + h] = dwt.sum(axis=0)
+        grad[lay[6] : lay[6] + h] = _column_sums(dwt)
         grad[lay[7] : lay[7] + c] = np.dot(q.T, dbias)
         grad[lay[8]] = dbias.sum()
     # trunk: dZ = (dL Wh^T) * M where the unit is on, dW0 = X^T dZ, db0 = sum dZ; a unit is on
