@@ -238,3 +238,22 @@ def test_validation_logits_do_not_depend_on_how_many_rows_are_evaluated_at_once(
             dim=1,
         )
     assert whole.shape == (8, len(xv), 15) and torch.equal(whole, chunks)
+
+
+def test_batch_orders_drawn_once_per_generator_state_are_each_generators_own():
+    """Generators in the same state (the runs of one draw) share one permutation; every
+    generator gets, and ends in the state of, its own ``torch.randperm``."""
+    from budgetplan.methods.trainer import _batch_orders
+
+    def gens() -> list[torch.Generator]:
+        g = [torch.Generator().manual_seed(s) for s in (3, 3, 4, 3, 4)]
+        torch.randperm(10, generator=g[3])  # same seed, another state: not shared
+        return g
+
+    mine, theirs = gens(), gens()
+    got = _batch_orders(1000, mine)
+    want = torch.stack([torch.randperm(1000, generator=g) for g in theirs])
+    assert torch.equal(got, want)
+    assert not torch.equal(got[0], got[3]) and torch.equal(got[0], got[1])
+    for a, b in zip(mine, theirs, strict=True):
+        assert torch.equal(a.get_state(), b.get_state())
