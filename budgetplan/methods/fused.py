@@ -319,7 +319,7 @@ def _per_entry(v: np.ndarray, b: int) -> np.ndarray:
 def _column_sums(a: np.ndarray) -> np.ndarray:
     """``a.sum(axis=0)`` of a float32 matrix, the rows added in order as numba's ``sum(axis=0)``
     adds them, in a loop over the columns that vectorises (numba's own walks the array one
-    element at a time through a generic iterator: 10 us of an `ne` step at 512 x 14)."""
+    element at a time through a generic iterator: 3.4 us against 1.8 at 512 x 14)."""
     out = np.zeros(a.shape[1], dtype=np.float32)
     for i in range(a.shape[0]):
         row = a[i]
