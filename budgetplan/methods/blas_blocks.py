@@ -104,17 +104,19 @@ class Tiling(NamedTuple):
 
 
 @intrinsic
-def _sgemm_intrinsic(typingctx, op, a, b, beta, c, lds):  # type: ignore[no-untyped-def]
+def _sgemm_intrinsic(typingctx, op, ab, beta, c, lds):  # type: ignore[no-untyped-def]
     """Fortran ``sgemm``: ``c`` (m x n, column-major) = ``op(a) op(b) + beta c``, through
     numba's BLAS wrapper. ``op`` = ``(trans_a, trans_b, m, n, k)`` (each ``trans_*``
-    ``ord("n")`` or ``ord("t")``), ``lds`` = ``(lda, ldb, ldc)``; ``a``, ``b``, ``c`` are
-    float32 arrays whose first element starts each matrix. The argument order of ``sgemm``
-    itself, grouped."""
-    sig = types.void(op, a, b, beta, c, lds)
+    ``ord("n")`` or ``ord("t")``), ``ab`` = ``(a, b)``, ``lds`` = ``(lda, ldb, ldc)``; ``a``,
+    ``b``, ``c`` are float32 arrays whose first element starts each matrix. The argument order
+    of ``sgemm`` itself, grouped."""
+    sig = types.void(op, ab, beta, c, lds)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        op_ty, a_ty, b_ty, beta_ty, c_ty, lds_ty = signature.args
-        op_v, a_v, b_v, beta_v, c_v, lds_v = args
+        op_ty, ab_ty, beta_ty, c_ty, lds_ty = signature.args
+        op_v, ab_v, beta_v, c_v, lds_v = args
+        a_ty, b_ty = ab_ty.types
+        a_v, b_v = cgutils.unpack_tuple(builder, ab_v, 2)
         intp = cgutils.intp_t
         fnty = ir.FunctionType(
             ir.IntType(32),
@@ -186,9 +188,9 @@ def tiled_product(
         for j in range(0, n_all, col_tile):
             n = min(n_all - j, col_tile)
             if trans_b:
-                _sgemm((_T, _N, n, m, k), b[j:], a[i:], zero, out[i:, j:], (ldb, lda, ldo))
+                _sgemm((_T, _N, n, m, k), (b[j:], a[i:]), zero, out[i:, j:], (ldb, lda, ldo))
             else:
-                _sgemm((_N, _N, n, m, k), b[:, j:], a[i:], zero, out[i:, j:], (ldb, lda, ldo))
+                _sgemm((_N, _N, n, m, k), (b[:, j:], a[i:]), zero, out[i:, j:], (ldb, lda, ldo))
 
 
 @njit(cache=True, nogil=True)
@@ -209,7 +211,7 @@ def tiled_input_grad(
         beta = np.float32(0.0 if blk == 0 else 1.0)
         for j in range(0, h, columns):
             n = min(h - j, columns)
-            _sgemm((_N, _T, n, d, k), dz[r0:, j:], x[r0:], beta, out[:, j:], (ldz, ldx, ldo))
+            _sgemm((_N, _T, n, d, k), (dz[r0:, j:], x[r0:]), beta, out[:, j:], (ldz, ldx, ldo))
 
 
 def _product_reps(
