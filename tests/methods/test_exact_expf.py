@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -104,3 +107,46 @@ def test_fma32_rounds_once():
     c = np.float32(-(1 + 2.0**-11))
     assert np.float32(a * a) + c == 0.0
     assert _fused(a, a, c) == np.float32(2.0**-24)
+
+
+_CHILD = """
+import sys
+import numpy as np
+from budgetplan.methods import exact_expf
+assert not exact_expf._permutes_available(), "the child still compiles for AVX-512"
+x = np.load(sys.argv[1])
+out = np.empty_like(x)
+exact_expf.expf_into(x, out)
+code = exact_expf.expf_into.inspect_asm(exact_expf.expf_into.signatures[0])  # a fresh cache
+assert "vpermt2q" not in code and "vpermi2q" not in code and "zmm" not in code
+np.save(sys.argv[2], out)
+"""
+
+
+def test_a_cpu_without_avx512_gets_the_same_bits(tmp_path):
+    """Where the target has no AVX-512, ``expf_into`` looks its table up one lane at a time:
+    compiled so in a child process (numba told the CPU lacks AVX-512), the same numbers."""
+    from numba.core.codegen import get_host_cpu_features
+
+    features = get_host_cpu_features().split(",")
+    if "+avx512f" not in features:
+        pytest.skip("this machine compiles the one-load-per-lane lookup already")
+    without = ",".join("-" + f[1:] if f.startswith("+avx512") else f for f in features)
+    x = _inputs(20_000)
+    np.save(tmp_path / "x.npy", x)
+    env = {
+        **os.environ,
+        "NUMBA_CPU_FEATURES": without,
+        "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    want = np.empty_like(x)
+    expf_into(x, want)
+    assert _same(np.load(tmp_path / "y.npy"), want).all()
