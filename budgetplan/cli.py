@@ -6,7 +6,9 @@ This module only parses arguments and prints; every sub-command lives in
 printed as one line with a non-zero exit code, never a traceback; so is an ``OSError`` (a full
 disk, a read-only cache, an ``--out`` that is a folder: exit 1), input nested too deep for
 Python (``RecursionError``) and running out of memory. A closed pipe (``budgetplan demo info |
-head``) ends the command quietly.
+head``) ends the command quietly. Any other exception is a bug in budgetplan: it too ends in one
+line, ``budgetplan: internal error: ...`` (exit 70), which names a file in the cache that holds
+its traceback; ``BUDGETPLAN_DEBUG=1`` lets the exception through instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from budgetplan.errors import BudgetplanError
 
 #: Longest error message printed (a message echoing a huge input is cut, never a wall of text).
 MAX_MESSAGE = 2000
+#: Exit code of an internal error (a bug in budgetplan): ``EX_SOFTWARE`` of BSD's sysexits.h.
+INTERNAL_ERROR = 70
+#: Set (to anything but empty or 0) to let an internal error's exception through, traceback and all.
+DEBUG_ENV = "BUDGETPLAN_DEBUG"
 
 # Modules under budgetplan.commands, in the order their sub-commands are listed in --help.
 COMMAND_MODULES = (
@@ -81,7 +87,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("budgetplan: interrupted; finished results are kept in the cache", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback kept
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        return _internal_error(exc)
     return int(result or 0)
+
+
+def _internal_error(exc: Exception) -> int:
+    """One ``budgetplan: internal error:`` line for an exception budgetplan did not expect, naming
+    the file in the cache that holds its traceback (written atomically); ``INTERNAL_ERROR``."""
+    import traceback
+    from datetime import UTC, datetime
+
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if len(what) > MAX_MESSAGE // 2:
+        what = what[: MAX_MESSAGE // 2] + "..."
+    try:
+        from budgetplan.io import atomic_path
+        from budgetplan.paths import cache_dir
+
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = cache_dir() / "errors" / f"{stamp}-{os.getpid()}.txt"
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        where = f"its traceback is in {path}"
+    except Exception:  # noqa: BLE001 - the report must not fail on a second error
+        where = f"run again with {DEBUG_ENV}=1 to see its traceback"
+    message = f"{what} (a bug in budgetplan, please report it; {where})"
+    try:
+        print(f"budgetplan: internal error: {message}", file=sys.stderr)
+    except OSError:
+        pass
+    return INTERNAL_ERROR
 
 
 def _error(message: str, code: int) -> int:

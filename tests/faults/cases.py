@@ -4,9 +4,11 @@ machine can do to budgetplan and grades the answer.
 Grades (``OUTCOMES``): ``clear`` (a one-line error naming the file / row / key, non-zero exit,
 nothing of the user's changed; or, for a fault budgetplan should absorb, the right result),
 ``flawed`` (an error, but not one line, too long, or not naming what it should), ``traceback``
-(an exception reached the user), ``crash`` (killed by a signal), ``silent`` (exit 0 or a result
-where an error or a different result was due), ``data-loss`` (a file of the user's changed or
-went away). ``skipped`` means the machine cannot stage the fault (e.g. no tmpfs).
+(an exception reached the user: as a traceback, or as the ``budgetplan: internal error:`` line
+that the command prints for an exception no stage expects, a bug), ``crash`` (killed by a
+signal), ``silent`` (exit 0 or a result where an error or a different result was due),
+``data-loss`` (a file of the user's changed or went away). ``skipped`` means the machine cannot
+stage the fault (e.g. no tmpfs).
 
 ``tests/faults/test_faults.py`` asserts every case is ``clear``; ``bench/faults.py`` prints the
 count table. Everything runs on a 300-image store made in about a second; the whole table takes
@@ -120,13 +122,22 @@ def _fingerprint(path: Path) -> object:
     return None
 
 
+def _bug_reached_user(run: Run) -> bool:
+    """An exception escaped ``main``, or ``main`` reported one as an internal error (a bug)."""
+    return bool(
+        run.traceback
+        or "Traceback (most recent call last)" in run.err
+        or "budgetplan: internal error:" in run.err
+    )
+
+
 def refused(run: Run, *names: str, protect: Snapshot | None = None, limit: int = 600) -> str:
     """Grade a run that must fail: one ``budgetplan: error:`` line naming ``names``."""
     if protect is not None and protect.changed():
         return "data-loss"
     if run.signal:
         return "crash"
-    if run.traceback or "Traceback (most recent call last)" in run.err:
+    if _bug_reached_user(run):
         return "traceback"
     if run.code == 0:
         return "silent"
@@ -144,7 +155,7 @@ def worked(run: Run, ok: bool, protect: Snapshot | None = None) -> str:
         return "data-loss"
     if run.signal:
         return "crash"
-    if run.traceback or "Traceback (most recent call last)" in run.err:
+    if _bug_reached_user(run):
         return "traceback"
     if run.code != 0:
         return "flawed"
