@@ -15,6 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from budgetplan.bug_report import debugging, describe_bug
 from budgetplan.errors import BudgetplanError
 from budgetplan.io import describe_error
 
@@ -32,3 +33,7 @@ try:
     st.navigation(pages).run()
 except (BudgetplanError, OSError) as exc:  # what a page did not catch: one line, no traceback
     st.error(f"budgetplan: {describe_error(exc)}")
+except Exception as exc:  # a bug: one line too, its traceback saved for the report
+    if debugging():
+        raise
+    st.error(f"budgetplan: internal error: {describe_bug(exc)}")

@@ -25,8 +25,6 @@ from budgetplan.errors import BudgetplanError
 MAX_MESSAGE = 2000
 #: Exit code of an internal error (a bug in budgetplan): ``EX_SOFTWARE`` of BSD's sysexits.h.
 INTERNAL_ERROR = 70
-#: Set (to anything but empty or 0) to let an internal error's exception through, traceback and all.
-DEBUG_ENV = "BUDGETPLAN_DEBUG"
 
 # Modules under budgetplan.commands, in the order their sub-commands are listed in --help.
 COMMAND_MODULES = (
@@ -88,36 +86,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("budgetplan: interrupted; finished results are kept in the cache", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback kept
-        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        from budgetplan.bug_report import debugging
+
+        if debugging():
             raise
         return _internal_error(exc)
     return int(result or 0)
 
 
 def _internal_error(exc: Exception) -> int:
-    """One ``budgetplan: internal error:`` line for an exception budgetplan did not expect, naming
-    the file in the cache that holds its traceback (written atomically); ``INTERNAL_ERROR``."""
-    import traceback
-    from datetime import UTC, datetime
+    """One ``budgetplan: internal error:`` line for an exception budgetplan did not expect (a
+    bug), naming the file that keeps its traceback; returns ``INTERNAL_ERROR``."""
+    from budgetplan.bug_report import describe_bug
 
-    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if len(what) > MAX_MESSAGE // 2:
-        what = what[: MAX_MESSAGE // 2] + "..."
     try:
-        from budgetplan.io import atomic_path
-        from budgetplan.paths import cache_dir
-
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = cache_dir() / "errors" / f"{stamp}-{os.getpid()}.txt"
-        with atomic_path(path) as tmp:
-            tmp.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-        where = f"its traceback is in {path}"
-    except Exception:  # noqa: BLE001 - the report must not fail on a second error
-        where = f"run again with {DEBUG_ENV}=1 to see its traceback"
-    message = f"{what} (a bug in budgetplan, please report it; {where})"
-    try:
-        print(f"budgetplan: internal error: {message}", file=sys.stderr)
-    except OSError:
+        print(f"budgetplan: internal error: {describe_bug(exc)}", file=sys.stderr)
+    except OSError:  # stderr itself is gone
         pass
     return INTERNAL_ERROR
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from budgetplan.bug_report import DEBUG_ENV
 from budgetplan.cli import COMMAND_MODULES, build_parser
 
 
@@ -65,7 +66,7 @@ def test_a_bug_ends_in_one_line_naming_the_file_with_its_traceback(
     the traceback is kept in the cache for the report, written whole."""
     cli = _parser_with_a_bug(monkeypatch)
     monkeypatch.setenv("BUDGETPLAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
     assert cli.main(["plan"]) == cli.INTERNAL_ERROR == 70
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
@@ -86,11 +87,11 @@ def test_a_bug_still_ends_in_one_line_when_the_cache_cannot_be_written(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("BUDGETPLAN_CACHE", str(blocker / "cache"))
-    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
     assert cli.main(["plan"]) == cli.INTERNAL_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("budgetplan: internal error: ValueError")
-    assert f"{cli.DEBUG_ENV}=1" in err[0]
+    assert f"{DEBUG_ENV}=1" in err[0]
     assert blocker.read_text() == "not a folder"
 
 
@@ -99,7 +100,7 @@ def test_budgetplan_debug_lets_a_bug_through_with_its_traceback(tmp_path, monkey
 
     cli = _parser_with_a_bug(monkeypatch)
     monkeypatch.setenv("BUDGETPLAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    monkeypatch.setenv(DEBUG_ENV, "1")
     with pytest.raises(ValueError, match="not aligned"):
         cli.main(["plan"])
     assert not (tmp_path / "cache" / "errors").exists()

@@ -267,3 +267,25 @@ def test_plan_page_bad_costs_give_an_error_not_a_traceback(app_env, monkeypatch)
     assert not at.exception
     assert any("cost table" in e.value and "Mass" in e.value for e in at.error)
     assert isinstance(bad, pd_.DataFrame)
+
+
+def test_a_bug_in_a_page_is_one_line_naming_its_saved_traceback(app_env, monkeypatch) -> None:
+    """An exception no page expects (a bug) shows as one error line, not Streamlit's traceback
+    box; the traceback is saved in the cache for the report."""
+    from pathlib import Path
+
+    from budgetplan.bug_report import DEBUG_ENV
+    from budgetplan.paths import cache_dir
+
+    def broken() -> object:
+        raise ValueError("shapes (3,) and (4,) not aligned")
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    monkeypatch.setattr(sup, "default_store", broken)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [e.value for e in at.error]
+    assert len(lines) == 1 and lines[0].startswith("budgetplan: internal error: ValueError")
+    saved = Path(lines[0].split("its traceback is in ")[1].rstrip(")"))
+    assert saved.parent == cache_dir() / "errors"
+    assert "not aligned" in saved.read_text(encoding="utf-8")
