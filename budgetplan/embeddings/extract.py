@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 from budgetplan.data.label_table import LabelTable
+from budgetplan.device import resolve_device
 from budgetplan.embeddings.backbones import BackboneSpec, backbone_spec, load_backbone, preprocess
 from budgetplan.errors import BudgetplanError, DataMismatchError, InputFileError
 from budgetplan.io import save_npy_atomic, write_json_atomic
-from budgetplan.methods.device import resolve_device
 from budgetplan.progress import ProgressFn
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm.png")

@@ -1,6 +1,6 @@
 """Partial-label methods on embeddings: models, losses, the replica-batched trainer, metrics.
 
-Public entry points (imported lazily, so ``budgetplan.methods.device`` stays light):
+Public entry points (imported lazily, so importing the package stays light):
 ``TrainConfig``, ``train_replicas``, ``FittedReplicas``, ``SoftExposureInputs`` (trainer),
 ``METHODS``, ``get_method`` (registry), ``ModelSpec`` (models).
 """

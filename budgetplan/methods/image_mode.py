@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from budgetplan.device import resolve_device
 from budgetplan.errors import DataMismatchError
 from budgetplan.methods import models
-from budgetplan.methods.device import resolve_device
 from budgetplan.methods.registry import MethodSetup, StepContext, get_method
 from budgetplan.methods.trainer import TrainConfig, _derive_seed, _torch_threads, macro_auc_fast
 from budgetplan.progress import ProgressFn

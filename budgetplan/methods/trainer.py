@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from budgetplan.device import resolve_device
 from budgetplan.errors import DataMismatchError
 from budgetplan.methods import models
-from budgetplan.methods.device import resolve_device
 from budgetplan.methods.registry import (
     METHODS,
     MethodSetup,

@@ -327,7 +327,7 @@ def _ensure_fork_server() -> bool:
 
 
 def _on_gpu(device: str) -> bool:
-    from budgetplan.methods.device import device_type
+    from budgetplan.device import device_type
 
     return device_type(device) != "cpu"
 

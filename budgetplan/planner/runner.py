@@ -200,7 +200,7 @@ class Runner:
 
     def cut_freely(self) -> bool:
         """Whether a job's replicas train to the same bits in any job (the compiled engine)."""
-        from budgetplan.methods.device import device_type
+        from budgetplan.device import device_type
 
         return self.config.uses_fused(device_type(self.config.device))
 

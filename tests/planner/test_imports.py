@@ -16,7 +16,7 @@ def test_planning_without_training_imports_neither_torch_nor_scipy_stats() -> No
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "import budgetplan\n"
         "from budgetplan.config import SimulationConfig\n"
-        "from budgetplan.methods.device import no_gpu_here\n"
+        "from budgetplan.device import no_gpu_here\n"
         "from tests.planner.conftest import fake_job, make_data, toy_config\n"
         "sim = SimulationConfig(pool_images=None, val_images=None, dim=None, initial_seeds=2,\n"
         "                       max_seeds=3)\n"

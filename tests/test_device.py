@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
+from budgetplan import device
 from budgetplan.errors import BudgetplanError
-from budgetplan.methods import device
 
 
 def test_without_gpu_device_nodes_auto_is_the_cpu(monkeypatch, tmp_path) -> None:
@@ -47,7 +47,7 @@ def test_choosing_the_executor_imports_torch_only_where_a_gpu_may_be() -> None:
     code = (
         "import sys\n"
         "from budgetplan.config import SimulationConfig\n"
-        "from budgetplan.methods.device import no_gpu_here\n"
+        "from budgetplan.device import no_gpu_here\n"
         "from budgetplan.planner.executor import executor_for\n"
         "ex = executor_for(SimulationConfig(), 'auto', train_rows=10**6)\n"
         "print(no_gpu_here(), 'torch' in sys.modules, type(ex).__name__)\n"
