@@ -150,3 +150,17 @@ def test_a_cpu_without_avx512_gets_the_same_bits(tmp_path):
     want = np.empty_like(x)
     expf_into(x, want)
     assert _same(np.load(tmp_path / "y.npy"), want).all()
+
+
+def test_every_length_gives_the_scalar_answer_tail_and_specials_included():
+    """``expf_into`` takes 8 entries at a time and the rest one by one; a special entry (NaN,
+    overflow) anywhere in a block of 8 is redone alone, its neighbours kept."""
+    rng = np.random.default_rng(3)
+    for n in range(0, 27):
+        x = rng.uniform(-20, 20, n).astype(np.float32)
+        if n > 2:
+            x[rng.integers(0, n)] = SPECIAL[rng.integers(0, SPECIAL.size)]
+        got = np.full(n, -1.0, dtype=np.float32)
+        expf_into(x, got)
+        one = np.array([expf(v) for v in x], dtype=np.float32)
+        assert _same(got, one).all(), n
