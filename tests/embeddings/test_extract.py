@@ -292,3 +292,31 @@ def test_a_failed_download_is_one_line_naming_the_url(
     message = str(info.value)
     assert "\n" not in message and backbones.TORCHVISION_DENSENET121_URL in message
     assert "name resolution" in message and "--weights FILE" in message
+
+
+def test_a_failed_xrv_download_is_one_line_naming_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chest X-ray backbone's weights come through torchxrayvision's own loader; offline
+    (faked: tests never download) that too is one error with the URL and what to do."""
+    import urllib.error
+
+    import torchxrayvision as xrv
+
+    monkeypatch.setattr(xrv.utils, "get_cache_dir", lambda: str(tmp_path / "xrv") + "/")
+    asked: list[object] = []
+
+    def offline(*args: object, **kwargs: object) -> None:
+        asked.append(kwargs.get("weights"))
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(xrv.models, "DenseNet", offline)
+    with pytest.raises(BudgetplanError, match="pass --download to fetch it"):
+        backbones.load_backbone("xrv-densenet121-all")
+    assert asked == []
+    with pytest.raises(BudgetplanError) as info:
+        backbones.load_backbone("xrv-densenet121-all", download=True)
+    message = str(info.value)
+    assert asked == [backbones.XRV_WEIGHTS_NAME]
+    assert "\n" not in message and backbones.weights_url("xrv-densenet121-all") in message
+    assert "name resolution" in message and str(tmp_path / "xrv") in message
